@@ -1,0 +1,76 @@
+"""A small typed client for the backend's /api/v1/dialogue endpoints.
+
+The action server holds no business rules and touches no storage: it forwards the relevant slots
+and the user's words, and gets back the messages to send and the slots to set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+BACKEND_URL = os.environ.get("BACKEND_URL", "http://127.0.0.1:8000").rstrip("/")
+TIMEOUT = aiohttp.ClientTimeout(total=float(os.environ.get("BACKEND_TIMEOUT_SECONDS", "10")))
+
+FLOW_SLOTS = ("guide_id", "guide_items", "items_draft", "answers", "pending_question")
+
+
+@dataclass
+class Reply:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    slots: dict[str, Any] = field(default_factory=dict)
+
+
+class BackendError(Exception):
+    pass
+
+
+class BackendClient:
+    def __init__(self, base_url: str = BACKEND_URL) -> None:
+        self.base_url = base_url
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Reply:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+        try:
+            async with self._session.post(f"{self.base_url}/api/v1/dialogue/{path}", json=body) as response:
+                if response.status != 200:
+                    raise BackendError(f"{path}: HTTP {response.status}: {(await response.text())[:200]}")
+                data = await response.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise BackendError(f"{path}: {exc}") from exc
+        return Reply(messages=data.get("messages", []), slots=data.get("slots", {}))
+
+    async def identify(self, text: str, guide_id: str | None) -> Reply:
+        return await self._post("identify", {"text": text, "guide_id": guide_id})
+
+    async def items_prompt(self, state: dict[str, Any]) -> Reply:
+        return await self._post("items/prompt", {"state": state})
+
+    async def items_interpret(self, state: dict[str, Any], text: str, choice: str | None, guide_id: str | None) -> Reply:
+        return await self._post("items/interpret", {"state": state, "text": text, "choice": choice, "guide_id": guide_id})
+
+    async def question_prompt(self, state: dict[str, Any]) -> Reply:
+        return await self._post("question/prompt", {"state": state})
+
+    async def question_interpret(
+        self, state: dict[str, Any], text: str, choice: str | None, guide_id: str | None
+    ) -> Reply:
+        body = {"state": state, "text": text, "choice": choice, "guide_id": guide_id}
+        return await self._post("question/interpret", body)
+
+    async def checklist(self, state: dict[str, Any]) -> Reply:
+        return await self._post("checklist", {"state": state})
+
+    async def explain(self, state: dict[str, Any], text: str) -> Reply:
+        return await self._post("explain", {"state": state, "text": text})
+
+    async def reply(self, key: str, state: dict[str, Any]) -> Reply:
+        return await self._post("reply", {"key": key, "state": state})
+
+
+backend = BackendClient()

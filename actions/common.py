@@ -1,0 +1,40 @@
+"""Reading the tracker and writing a backend Reply back as dispatcher messages and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import FLOW_SLOTS, Reply
+
+SORRY = {"type": "text", "text": "系统有点忙，请稍后再试一次。您刚才的进度已经保存。"}
+
+
+def flow_state(tracker: Tracker) -> dict[str, Any]:
+    state = {name: tracker.get_slot(name) for name in FLOW_SLOTS}
+    if not isinstance(state.get("answers"), dict):
+        state["answers"] = {}
+    for name in ("guide_items", "items_draft"):
+        if state.get(name) is not None and not isinstance(state[name], list):
+            state[name] = None  # a raw text the form extracted, not yet validated
+    return state
+
+
+def user_text(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+def entity(tracker: Tracker, name: str) -> str | None:
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
+    for message in reply.messages:
+        dispatcher.utter_message(json_message=message)
+
+
+def slot_events(reply: Reply) -> list[EventType]:
+    return [SlotSet(name, value) for name, value in reply.slots.items()]

@@ -1,0 +1,85 @@
+"""POST /api/v1/chat: the mini-program and web chat channel (DESIGN.md, “The chat API”)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from bot.api.deps import get_rasa
+from bot.channels import messages as m
+from bot.channels.rasa import RasaClient, RasaUnavailable, to_messages
+from bot.config import get_settings
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1", tags=["chat"])
+
+_PAYLOAD = re.compile(r"^/(?P<intent>[a-z_]{1,40})(?P<entities>\{.{0,500}\})?$", re.DOTALL)
+
+
+class ChatRequest(BaseModel):
+    user_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-.:@]+$")
+    text: str | None = None
+    payload: str | None = Field(default=None, max_length=600)
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("消息不能为空，请输入您要办的事")
+        limit = get_settings().max_text_chars
+        if len(value) > limit:
+            raise ValueError(f"消息太长了（{len(value)}字），请控制在{limit}字以内，简单说说您要办什么事")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ChatRequest:
+        if (self.text is None) == (self.payload is None):
+            raise ValueError("请提供 text（用户输入）或 payload（按钮）其中之一")
+        return self
+
+
+class ChatResponse(BaseModel):
+    messages: list[m.Message]
+
+
+def check_payload(payload: str, known_intents: frozenset[str]) -> str:
+    """A button payload must name an intent of the domain with flat string entities."""
+    match = _PAYLOAD.match(payload.strip())
+    if not match or match["intent"] not in known_intents:
+        raise HTTPException(status_code=400, detail="无法识别的操作，请重新点选或直接输入文字")
+    if match["entities"]:
+        try:
+            entities = json.loads(match["entities"])
+        except json.JSONDecodeError:
+            entities = None
+        if not isinstance(entities, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) <= 100 for k, v in entities.items()
+        ):
+            raise HTTPException(status_code=400, detail="无法识别的操作，请重新点选或直接输入文字")
+    return payload.strip()
+
+
+@router.post("/chat")
+async def chat(body: ChatRequest, request: Request, rasa: Annotated[RasaClient, Depends(get_rasa)]) -> ChatResponse:
+    if body.payload is not None:
+        message = check_payload(body.payload, request.app.state.known_intents)
+    else:
+        # A typed text that starts with “/” would be read by Rasa as a payload: never let it.
+        message = body.text.lstrip("/") or "/"  # type: ignore[union-attr]
+    try:
+        output = await rasa.send(body.user_id, message)
+    except RasaUnavailable as exc:
+        log.error("rasa unavailable: %s", exc)
+        raise HTTPException(status_code=503, detail="服务暂时繁忙，请稍后再试") from exc
+    messages = to_messages(output)
+    if not messages:
+        messages = [m.TextMessage(text="抱歉，我没太明白。您可以换个说法，或者说“你能办什么”看看。")]
+    return ChatResponse(messages=messages)

@@ -1,0 +1,84 @@
+"""/api/v1/dialogue: the steps of a guided conversation, called by the Rasa action server.
+
+Each endpoint takes the relevant slots and answers the messages to send and the slots to set, so
+the actions stay thin and every rule about guides lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from bot.api.deps import get_dialogue
+from bot.guides.dialogue import FlowState, GuideDialogue, Reply
+
+router = APIRouter(prefix="/api/v1/dialogue", tags=["dialogue"])
+Dialogue = Annotated[GuideDialogue, Depends(get_dialogue)]
+
+
+class IdentifyRequest(BaseModel):
+    text: str = Field(default="", max_length=2000)
+    guide_id: str | None = None
+
+
+class TurnRequest(BaseModel):
+    state: FlowState = Field(default_factory=FlowState)
+    text: str = Field(default="", max_length=2000)
+    choice: str | None = Field(default=None, max_length=200)
+    guide_id: str | None = None
+
+
+class StateRequest(BaseModel):
+    state: FlowState = Field(default_factory=FlowState)
+
+
+ReplyKey = Literal[
+    "greet", "help", "goodbye", "thank", "acknowledge", "out_of_scope", "fallback", "stopped", "switch"
+]
+
+
+class ReplyRequest(BaseModel):
+    key: ReplyKey
+    state: FlowState = Field(default_factory=FlowState)
+
+
+@router.post("/identify")
+def identify(body: IdentifyRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.identify(body.text, body.guide_id)
+
+
+@router.post("/items/prompt")
+def items_prompt(body: StateRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.items_prompt(body.state)
+
+
+@router.post("/items/interpret")
+def items_interpret(body: TurnRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.items_interpret(body.state, body.text, body.choice, body.guide_id)
+
+
+@router.post("/question/prompt")
+def question_prompt(body: StateRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.question_prompt(body.state)
+
+
+@router.post("/question/interpret")
+def question_interpret(body: TurnRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.question_interpret(body.state, body.text, body.choice, body.guide_id)
+
+
+@router.post("/checklist")
+def checklist(body: StateRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.checklist(body.state)
+
+
+@router.post("/explain")
+def explain(body: TurnRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.explain(body.state, body.text)
+
+
+@router.post("/reply")
+def reply(body: ReplyRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.reply(body.key, body.state)

@@ -1,0 +1,75 @@
+"""The FastAPI application: routers per resource, shared clients created once per process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import yaml
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from bot.api.routes import chat, dialogue, guides, health
+from bot.channels import web
+from bot.channels.rasa import RasaClient
+from bot.config import ROOT, Settings, get_settings
+from bot.guides.catalog import CatalogStore
+
+log = logging.getLogger(__name__)
+
+_FIELD_NAMES = {"user_id": "user_id（用户标识）", "text": "text（消息）", "payload": "payload（按钮）"}
+
+
+def known_intents(domain_path: Path) -> frozenset[str]:
+    """Button payloads may only name intents the assistant knows."""
+    domain = yaml.safe_load(domain_path.read_text(encoding="utf-8"))
+    return frozenset(i if isinstance(i, str) else next(iter(i)) for i in domain.get("intents", []))
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts: list[str] = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        field = _FIELD_NAMES.get(loc[0], loc[0]) if loc else ""
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            return "请求体不是有效的 JSON"
+        if kind == "missing":
+            parts.append(f"缺少 {field}")
+        elif kind == "value_error":
+            parts.append(str(err.get("ctx", {}).get("error", err.get("msg"))))
+        elif kind in ("model_attributes_type", "dict_type", "model_type") and not loc:
+            return "请求体应为 JSON 对象"
+        elif field:
+            parts.append(f"{field} 格式不对")
+        else:
+            parts.append("请求格式不对")
+    return "；".join(dict.fromkeys(parts)) or "请求格式不对"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)
+        yield
+        await app.state.rasa.aclose()
+
+    app = FastAPI(title="一件事一次办 助手", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.catalog_store = CatalogStore(settings.guides_dir, settings.guides_check_interval)
+    app.state.known_intents = known_intents(ROOT / "dialogues" / "domain.yml")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _validation_message(exc)})
+
+    for router in (health.router, chat.router, dialogue.router, guides.router, web.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,101 @@
+"""`python -m bot ...`: lint the guides, train, run the whole system, evaluate the NLU."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from bot.config import ROOT
+
+app = typer.Typer(help="一件事一次办 助手", no_args_is_help=True, add_completion=False)
+guides_app = typer.Typer(help="guides/ 中的“一件事”内容", no_args_is_help=True)
+app.add_typer(guides_app, name="guides")
+
+
+@guides_app.command("lint")
+def guides_lint(directory: Path = typer.Option(ROOT / "guides", "--dir", help="guides 目录")) -> None:
+    """检查 guides/ 下所有文件：格式、证照代码、问题和条件、别名冲突。"""
+    from bot.guides.lint import lint_directory
+
+    problems = lint_directory(directory)
+    for problem in problems:
+        typer.echo(str(problem))
+    errors = sum(1 for p in problems if p.severity == "错误")
+    warnings = len(problems) - errors
+    typer.echo(f"检查完成：{errors} 个错误，{warnings} 个提醒")
+    raise typer.Exit(code=1 if errors else 0)
+
+
+@app.command()
+def train(force: bool = typer.Option(False, help="即使输入没变也重新训练")) -> None:
+    """Generate lookup data from guides/ and train the Rasa model if its inputs changed."""
+    from bot.training import ensure_model
+
+    typer.echo(str(ensure_model(ROOT / "guides", force=force)))
+
+
+@app.command()
+def validate() -> None:
+    """rasa data validate --fail-on-warnings, on the training data and the generated lookups."""
+    from bot.training import validate_data
+
+    validate_data()
+
+
+@app.command()
+def run() -> None:
+    """Start Redis if needed, train if needed, then the Rasa server, the action server and the bot."""
+    from bot.launcher import Stack, ensure_redis
+    from bot.training import ensure_model
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    redis_url = os.environ.get("REDIS_URL") or None
+    if redis_url:
+        ensure_redis(redis_url)
+    model = ensure_model(ROOT / "guides")
+    stack = Stack(
+        model=model,
+        bot_port=int(os.environ.get("BOT_PORT", "8000")),
+        rasa_port=int(os.environ.get("RASA_PORT", "5005")),
+        action_port=int(os.environ.get("ACTION_PORT", "5055")),
+        redis_url=redis_url,
+    )
+    typer.echo("starting Rasa, the action server and the bot (Rasa takes about half a minute to load) ...")
+    stack.start()
+    typer.echo(
+        f"\n  web chat     {stack.bot_url}/chat\n  chat API     {stack.bot_url}/api/v1/chat\n"
+        f"  health       {stack.bot_url}/healthz\n  API docs     {stack.bot_url}/docs\n"
+        f"  Rasa         {stack.rasa_url}\n  actions      http://127.0.0.1:{stack.action_port}\n"
+        f"  logs         {stack.log_dir}\n\nCtrl-C stops everything."
+    )
+
+    def _stop(*_: object) -> None:
+        stack.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while all(p.poll() is None for p in stack.processes.values()):
+            time.sleep(1)
+        dead = [n for n, p in stack.processes.items() if p.poll() is not None]
+        typer.echo(f"{', '.join(dead)} stopped; see {stack.log_dir}", err=True)
+    except KeyboardInterrupt:
+        pass
+    stack.stop()
+
+
+@app.command("nlu-eval")
+def nlu_eval(
+    heldout: Path = typer.Option(ROOT / "dialogues" / "tests" / "nlu_heldout.yml"),
+    rasa_url: str = typer.Option("", help="a running Rasa with --enable-api; started here when empty"),
+) -> None:
+    """Intent and guide-identification accuracy on the held-out utterances."""
+    from bot.nlu_eval import main
+
+    raise typer.Exit(code=main(heldout, rasa_url or None))

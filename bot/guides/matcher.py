@@ -1,0 +1,119 @@
+"""Find the 一件事 a citizen means, at run time, from the guides' titles, aliases and keywords.
+
+This is deliberately not part of the trained model: a guide added to guides/ today must be found
+before the next training. Exact phrase hits dominate; rapidfuzz's partial ratio forgives the
+typos and homophones people type on a phone (出声证明, 退体).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rapidfuzz import fuzz
+
+from bot.guides.schema import Guide
+
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_SUFFIX = "一件事"
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to half-width), lower case, punctuation and spaces removed."""
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text).lower())
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str
+    weight: float
+    fuzzy: bool
+
+
+@dataclass(frozen=True)
+class Match:
+    guide_id: str
+    score: float
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Identification:
+    outcome: Literal["found", "ambiguous", "none"]
+    candidates: tuple[Match, ...] = field(default_factory=tuple)
+
+    @property
+    def best(self) -> Match | None:
+        return self.candidates[0] if self.candidates else None
+
+
+# Tuned on the training utterances, not on the held-out set (see README: NLU evaluation).
+FOUND_MIN = 6.0
+FOUND_MARGIN = 0.65  # the runner-up must score below this share of the best
+AMBIGUOUS_MIN = 3.0
+FUZZY_MIN_RATIO = 76.0
+
+
+def _phrase_score(phrase: str) -> float:
+    return 4.0 + 1.5 * min(len(phrase), 8)
+
+
+class GuideMatcher:
+    def __init__(self, guides: Iterable[Guide]) -> None:
+        self._phrases: dict[str, list[Phrase]] = {}
+        self._keywords: dict[str, list[str]] = {}
+        self._items: dict[str, list[str]] = {}
+        for guide in guides:
+            core = guide.title.removesuffix(_SUFFIX)
+            names = dict.fromkeys(normalize(p) for p in [guide.title, core, *guide.aliases])
+            self._phrases[guide.id] = [
+                Phrase(n, _phrase_score(n), fuzzy=len(n) >= 4) for n in names if len(n) >= 2
+            ]
+            self._keywords[guide.id] = [k for k in dict.fromkeys(normalize(k) for k in guide.keywords) if k]
+            self._items[guide.id] = [
+                n for n in dict.fromkeys(normalize(i.short_title or i.title) for i in guide.items) if len(n) >= 3
+            ]
+
+    def score(self, guide_id: str, text: str) -> Match:
+        best = 0.0
+        evidence: list[str] = []
+        for phrase in self._phrases[guide_id]:
+            if phrase.text in text:
+                value = phrase.weight
+            elif phrase.fuzzy and len(text) >= 3:
+                ratio = fuzz.partial_ratio(phrase.text, text)
+                value = phrase.weight * 0.7 * ratio / 100 if ratio >= FUZZY_MIN_RATIO else 0.0
+            else:
+                value = 0.0
+            if value > best:
+                best, evidence = value, [phrase.text]
+        hits = [k for k in self._keywords[guide_id] if k in text]
+        keyword_score = sum(3.0 if len(k) >= 2 else 1.5 for k in hits[:4])
+        item_hits = [i for i in self._items[guide_id] if i in text]
+        total = best + keyword_score + 3.0 * min(len(item_hits), 2)
+        return Match(guide_id, round(total, 2), tuple(evidence + hits + item_hits))
+
+    def rank(self, text: str) -> list[Match]:
+        norm = normalize(text)
+        if not norm:
+            return []
+        matches = [self.score(gid, norm) for gid in self._phrases]
+        return sorted((m for m in matches if m.score > 0), key=lambda m: (-m.score, m.guide_id))
+
+    def identify(self, text: str, limit: int = 3) -> Identification:
+        ranked = self.rank(text)
+        if not ranked or ranked[0].score < AMBIGUOUS_MIN:
+            return Identification("none", tuple(ranked[:limit]))
+        top = ranked[0]
+        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        if (top.score >= FOUND_MIN and runner_up < FOUND_MARGIN * top.score) or runner_up == 0:
+            # Clearly ahead, or the only guide the words point to at all.
+            return Identification("found", (top,))
+        close = [m for m in ranked if m.score >= 0.5 * top.score][:limit]
+        if len(close) == 1:
+            # Weak but alone: still worth a yes/no rather than a dead end.
+            return Identification("ambiguous", (top,))
+        return Identification("ambiguous", tuple(close))
