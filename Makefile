@@ -66,6 +66,8 @@ test: venv browser-deps
 	$(APP_PY) -m bot validate
 	$(APP_PY) -m bot train
 	$(APP_PY) -m pytest -q
+	$(RASA_PY) -m pytest -q -p no:cacheprovider tests/actions
+	$(APP_PY) -m bot test-stories
 	$(APP_PY) -m bot nlu-eval
 
 nlu-eval: venv

@@ -48,6 +48,15 @@ def validate() -> None:
     validate_data()
 
 
+@app.command("test-stories")
+def test_stories() -> None:
+    """rasa test core on dialogues/tests/test_stories.yml, failing on any prediction error."""
+    from bot.training import ensure_model
+    from bot.training import test_stories as run_story_tests
+
+    run_story_tests(ensure_model(ROOT / "guides"))
+
+
 @app.command()
 def run() -> None:
     """Start Redis if needed, train if needed, then the Rasa server, the action server and the bot."""

@@ -21,7 +21,8 @@ from bot.guides.loader import load_directory
 log = logging.getLogger(__name__)
 
 BUILD = ROOT / "build"
-MODELS = ROOT / "models"
+# Trained models are named by the hash of their inputs, so one cache can serve every checkout.
+MODELS = Path(os.environ.get("MODEL_CACHE_DIR", Path.home() / ".cache" / "yishiban" / "models"))
 TRAINING_INPUTS = [ROOT / "config.yml", ROOT / "dialogues" / "domain.yml", ROOT / "dialogues" / "data"]
 
 
@@ -90,7 +91,7 @@ def ensure_model(guides_dir: Path, force: bool = False) -> Path:
     if target.exists() and not force:
         log.info("model up to date: %s", target.name)
         return target
-    MODELS.mkdir(exist_ok=True)
+    MODELS.mkdir(parents=True, exist_ok=True)
     command = [
         str(rasa_bin()), "train",
         "--config", "config.yml",
@@ -109,5 +110,15 @@ def validate_data() -> None:
     subprocess.run(
         [str(rasa_bin()), "data", "validate", "--fail-on-warnings", "--config", "config.yml",
          "--domain", "dialogues/domain.yml", "--data", "dialogues/data", "build/lookups"],
+        cwd=ROOT, check=True,
+    )
+
+
+def test_stories(model: Path) -> None:
+    """Rasa's own story test: does the trained model follow dialogues/tests/test_stories.yml?"""
+    out = BUILD / "rasa-test-results"
+    subprocess.run(
+        [str(rasa_bin()), "test", "core", "--model", str(model), "--stories", "dialogues/tests/test_stories.yml",
+         "--endpoints", str(BUILD / "no-endpoints.yml"), "--out", str(out), "--fail-on-prediction-errors"],
         cwd=ROOT, check=True,
     )

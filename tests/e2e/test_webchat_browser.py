@@ -1,0 +1,55 @@
+"""The /chat page in headless Chromium (Debian's package, driven by Playwright): tap, see the card."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bot.launcher import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def page():
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (make browser-deps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        context = browser.new_context(viewport={"width": 420, "height": 900})
+        yield context.new_page()
+        browser.close()
+
+
+def test_tap_choices_until_the_checklist_card(stack: Stack, page) -> None:
+    page.goto(f"{stack.bot_url}/chat")
+    page.fill("#chat-input", "娃刚生下来要办啥手续")
+    page.click("#chat-send")
+    page.wait_for_selector(".msg.bot >> text=新生儿出生一件事", timeout=30_000)
+    # Tap 全部办理, then the first option of every question, until the card shows up.
+    page.locator('.choice-btn[data-payload*="all"]:not([disabled])').last.click()
+    for _ in range(8):
+        if page.locator(".checklist-card").count():
+            break
+        button = page.locator(".choice-btn:not([disabled])").first
+        button.wait_for(timeout=30_000)
+        before = page.locator(".msg.bot").count()
+        button.click()
+        page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {before}", timeout=30_000)
+    card = page.locator(".checklist-card")
+    card.wait_for(timeout=30_000)
+    assert card.get_attribute("data-guide-id") == "newborn"
+    assert page.locator(".checklist-card .badge-exempt").count() >= 1
+    assert "免" in page.locator(".checklist-card .badge-exempt").first.inner_text()
+    assert "承诺时限" in card.inner_text()
+    page.screenshot(path=str(stack.log_dir / "webchat-checklist.png"), full_page=True)
