@@ -6,6 +6,7 @@ and the user's words, and gets back the messages to send and the slots to set.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ import aiohttp
 BACKEND_URL = os.environ.get("BACKEND_URL", "http://127.0.0.1:8000").rstrip("/")
 TIMEOUT = aiohttp.ClientTimeout(total=float(os.environ.get("BACKEND_TIMEOUT_SECONDS", "10")))
 
-FLOW_SLOTS = ("guide_id", "guide_items", "items_draft", "answers", "pending_question")
+FLOW_SLOTS = ("guide_id", "guide_items", "items_draft", "answers", "pending_question", "last_items")
 
 
 @dataclass
@@ -41,7 +42,7 @@ class BackendClient:
                 if response.status != 200:
                     raise BackendError(f"{path}: HTTP {response.status}: {(await response.text())[:200]}")
                 data = await response.json()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # noqa: UP041 - distinct on Python 3.10
             raise BackendError(f"{path}: {exc}") from exc
         return Reply(messages=data.get("messages", []), slots=data.get("slots", {}))
 
@@ -63,8 +64,8 @@ class BackendClient:
         body = {"state": state, "text": text, "choice": choice, "guide_id": guide_id}
         return await self._post("question/interpret", body)
 
-    async def checklist(self, state: dict[str, Any]) -> Reply:
-        return await self._post("checklist", {"state": state})
+    async def checklist(self, state: dict[str, Any], user_id: str | None = None) -> Reply:
+        return await self._post("checklist", {"state": state, "user_id": user_id})
 
     async def explain(self, state: dict[str, Any], text: str) -> Reply:
         return await self._post("explain", {"state": state, "text": text})

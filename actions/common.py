@@ -17,7 +17,7 @@ def flow_state(tracker: Tracker) -> dict[str, Any]:
     state = {name: tracker.get_slot(name) for name in FLOW_SLOTS}
     if not isinstance(state.get("answers"), dict):
         state["answers"] = {}
-    for name in ("guide_items", "items_draft"):
+    for name in ("guide_items", "items_draft", "last_items"):
         if state.get(name) is not None and not isinstance(state[name], list):
             state[name] = None  # a raw text the form extracted, not yet validated
     return state

@@ -76,6 +76,10 @@ class ValidateGuideForm(FormValidationAction):
         return "validate_guide_form"
 
     async def _interpret(self, method: Any, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str) -> dict:
+        # rasa_sdk also offers the slots our own actions just reset (at form activation); only
+        # what the user said for the slot being asked is an answer to interpret.
+        if tracker.get_slot(slot) is None or tracker.get_slot("requested_slot") != slot:
+            return {}
         try:
             reply = await method(
                 flow_state(tracker), user_text(tracker), entity(tracker, "choice"), entity(tracker, "guide_id")
@@ -106,7 +110,7 @@ class ActionSendChecklist(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         try:
-            reply = await backend.checklist(flow_state(tracker))
+            reply = await backend.checklist(flow_state(tracker), tracker.sender_id)
         except BackendError as exc:
             log.error("checklist failed: %s", exc)
             dispatcher.utter_message(json_message=SORRY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 
 from rasa_sdk import Action, Tracker
@@ -15,14 +16,13 @@ from actions.common import SORRY, flow_state, send, slot_events
 log = logging.getLogger(__name__)
 
 
-class BackendReplyAction(Action):
+class BackendReplyAction(Action, abc.ABC):
     """Say the reply named `key`; subclasses set the action name and the key."""
 
-    action_name = ""
     key = ""
 
-    def name(self) -> str:
-        return self.action_name
+    @abc.abstractmethod
+    def name(self) -> str: ...
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         try:
@@ -36,45 +36,72 @@ class BackendReplyAction(Action):
 
 
 class ActionGreet(BackendReplyAction):
-    action_name, key = "action_greet", "greet"
+    key = "greet"
+
+    def name(self) -> str:
+        return "action_greet"
 
 
 class ActionHelp(BackendReplyAction):
-    action_name, key = "action_help", "help"
+    key = "help"
+
+    def name(self) -> str:
+        return "action_help"
 
 
 class ActionGoodbye(BackendReplyAction):
-    action_name, key = "action_goodbye", "goodbye"
+    key = "goodbye"
+
+    def name(self) -> str:
+        return "action_goodbye"
 
 
 class ActionThank(BackendReplyAction):
-    action_name, key = "action_thank", "thank"
+    key = "thank"
+
+    def name(self) -> str:
+        return "action_thank"
 
 
 class ActionAcknowledge(BackendReplyAction):
-    action_name, key = "action_acknowledge", "acknowledge"
+    key = "acknowledge"
+
+    def name(self) -> str:
+        return "action_acknowledge"
 
 
 class ActionOutOfScope(BackendReplyAction):
-    action_name, key = "action_out_of_scope", "out_of_scope"
+    key = "out_of_scope"
+
+    def name(self) -> str:
+        return "action_out_of_scope"
 
 
 class ActionStopGuide(BackendReplyAction):
     """“算了”: drop the guide in progress."""
 
-    action_name, key = "action_stop_guide", "stopped"
+    key = "stopped"
+
+    def name(self) -> str:
+        return "action_stop_guide"
 
 
 class ActionSwitchGuide(BackendReplyAction):
     """“换一个事项”: drop the guide in progress and ask which one instead."""
 
-    action_name, key = "action_switch_guide", "switch"
+    key = "switch"
+
+    def name(self) -> str:
+        return "action_switch_guide"
 
 
 class ActionDefaultFallback(BackendReplyAction):
     """When the policies are unsure: say so, offer choices, and forget the unclear message."""
 
-    action_name, key = "action_default_fallback", "fallback"
+    key = "fallback"
+
+    def name(self) -> str:
+        return "action_default_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         events = await super().run(dispatcher, tracker, domain)

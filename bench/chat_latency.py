@@ -227,15 +227,30 @@ def redis_cpu_seconds(client: redis.Redis) -> float | None:
     return float(info.get("used_cpu_user", 0)) + float(info.get("used_cpu_sys", 0))
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every process of the machine has spent (all of /proc/stat's cpu line but idle and iowait)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_snapshot(stack: Stack, redis_client: redis.Redis) -> dict[str, float | None]:
     snap: dict[str, float | None] = {name: proc_cpu_seconds(p.pid) for name, p in stack.processes.items()}
     snap["redis"] = redis_cpu_seconds(redis_client)
     snap["loadgen"] = time.process_time()
+    snap["_machine"] = machine_busy_seconds()
     return snap
 
 
 def cpu_delta(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float]:
-    return {k: after[k] - v for k, v in before.items() if v is not None and after.get(k) is not None}  # type: ignore[operator]
+    """CPU seconds per process between two snapshots; "other" is what the rest of the machine spent."""
+    delta = {k: after[k] - v for k, v in before.items() if v is not None and after.get(k) is not None}  # type: ignore[operator]
+    machine_total = delta.pop("_machine", None)
+    if machine_total is not None:
+        delta["other"] = max(0.0, machine_total - sum(delta.values()))
+    return delta
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,6 +511,7 @@ def report(phases: list[Phase], args: argparse.Namespace, info: dict[str, Any]) 
         cpu = results["cpu_ms_per_turn"][name]
         parts = [f"{k} {v}" for k, v in cpu.items() if k != "machine_busy_pct"]
         print(f"  {name:<5} " + "  ".join(parts) + f"   | machine busy {cpu['machine_busy_pct']}% of {info['nproc']} cpus")
+    print("  (other = CPU spent by processes outside this benchmark: noise from whatever else runs on the machine)")
     print("\nconversation outcomes: " + "   ".join(
         f"{n}: " + ", ".join(f"{k} {v}" for k, v in sorted(results['outcomes'][n].items())) for n in TARGETS))
     same = results["same_conversations"]

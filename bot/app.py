@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,12 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.api.routes import chat, dialogue, guides, health
+from bot.api.routes import chat, dialogue, guides, health, notices
 from bot.channels import web
 from bot.channels.rasa import RasaClient
 from bot.config import ROOT, Settings, get_settings
 from bot.guides.catalog import CatalogStore
+from bot.store.db import make_engine, upgrade_database
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ def _validation_message(exc: RequestValidationError) -> str:
         if kind == "json_invalid":
             return "请求体不是有效的 JSON"
         if kind == "missing":
-            parts.append(f"缺少 {field}")
+            parts.append(f"缺少 {field}" if field else "请求体不能为空")
         elif kind == "value_error":
             parts.append(str(err.get("ctx", {}).get("error", err.get("msg"))))
         elif kind in ("model_attributes_type", "dict_type", "model_type") and not loc:
@@ -56,20 +59,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Alembic, not create_all: every process starts on the migrated schema.
+        await asyncio.to_thread(upgrade_database, settings.database_url)
         app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)
         yield
         await app.state.rasa.aclose()
+        app.state.engine.dispose()
 
     app = FastAPI(title="一件事一次办 助手", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
     app.state.catalog_store = CatalogStore(settings.guides_dir, settings.guides_check_interval)
     app.state.known_intents = known_intents(ROOT / "dialogues" / "domain.yml")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI answers an undecodable body with an English 400; keep every answer Chinese.
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return JSONResponse(status_code=422, content={"detail": "请求体不是有效的 JSON"})
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": _validation_message(exc)})
 
-    for router in (health.router, chat.router, dialogue.router, guides.router, web.router):
+    for router in (health.router, chat.router, dialogue.router, guides.router, notices.router, web.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app

@@ -6,6 +6,7 @@ started the real way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -180,10 +181,8 @@ class Stack:
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         for process in self.processes.values():
             try:
                 process.wait(timeout=15)

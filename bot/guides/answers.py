@@ -35,7 +35,9 @@ def match_choice(question: Question, text: str) -> Choice | None:
     for choice in question.choices:
         for phrase in (choice.title, *choice.synonyms):
             p = normalize(phrase)
-            if p and p in norm and (best is None or len(p) > best[0]):
+            if not p or p not in norm or _negated(norm, p):
+                continue
+            if best is None or len(p) > best[0]:
                 best = (len(p), choice)
     if best:
         return best[1]
@@ -44,6 +46,21 @@ def match_choice(question: Question, text: str) -> Choice | None:
     ]
     score, choice = max(scored, key=lambda sc: sc[0])
     return choice if score >= 80 else None
+
+
+_NEGATIONS = "不没未非无"
+
+
+def _negated(text: str, phrase: str) -> bool:
+    """“不是本县的” must not count as “本县”: a negation right before the phrase flips it."""
+    if phrase[0] in _NEGATIONS:
+        return False
+    start = text.find(phrase)
+    while start != -1:
+        if not any(ch in _NEGATIONS for ch in text[max(0, start - 2):start]):
+            return False
+        start = text.find(phrase, start + 1)
+    return True
 
 
 def _numbers(text: str) -> list[int]:

@@ -61,6 +61,26 @@ def default_items(guide: Guide) -> list[str]:
     return [i.id for i in guide.items if not i.optional]
 
 
+SKIPPED = "__skipped__"  # the answer of a question that can no longer be asked
+
+
+def settled_answers(guide: Guide, answers: Mapping[str, str]) -> dict[str, str]:
+    """The answers, plus SKIPPED for every question whose own condition already failed.
+
+    A comparison with a question that will never be asked is then decided (false) instead of
+    staying unknown forever, so such materials drop out rather than linger as “如适用”.
+    """
+    settled = dict(answers)
+    changed = True
+    while changed:
+        changed = False
+        for question in guide.questions:
+            if question.id not in settled and evaluate(question.when, settled) is False:
+                settled[question.id] = SKIPPED
+                changed = True
+    return settled
+
+
 def chosen_items(guide: Guide, item_ids: Sequence[str]) -> list[Item]:
     wanted = set(item_ids)
     return [i for i in guide.items if i.id in wanted]  # guide order, unknown ids dropped
@@ -80,6 +100,7 @@ def _open_conditions(guide: Guide, item_ids: Sequence[str], answers: Mapping[str
 
 def next_question(guide: Guide, item_ids: Sequence[str], answers: Mapping[str, str]) -> Question | None:
     """The first question, in the guide's order, whose answer still changes the checklist."""
+    answers = settled_answers(guide, answers)
     needed: set[str] = set()
     for cond in _open_conditions(guide, item_ids, answers):
         needed.update(q for q in questions_in(cond) if q not in answers)
@@ -102,7 +123,8 @@ def next_question(guide: Guide, item_ids: Sequence[str], answers: Mapping[str, s
 
 
 def remaining_questions(guide: Guide, item_ids: Sequence[str], answers: Mapping[str, str]) -> int:
-    """An upper bound of how many more questions may be asked (for “还有N个问题”)."""
+    """How many questions the open conditions name directly (a hint, not a promise)."""
+    answers = settled_answers(guide, answers)
     needed: set[str] = set()
     for cond in _open_conditions(guide, item_ids, answers):
         needed.update(q for q in questions_in(cond) if q not in answers)
@@ -129,6 +151,8 @@ def build_checklist(
     guide: Guide, licences: Mapping[str, Licence], item_ids: Sequence[str], answers: Mapping[str, str]
 ) -> Checklist:
     """Merge and de-duplicate the materials of the chosen sub-items (一套材料)."""
+    given = dict(answers)
+    answers = settled_answers(guide, answers)
     items: list[Item] = []
     not_applicable: list[Item] = []
     for item in chosen_items(guide, item_ids):
@@ -169,4 +193,4 @@ def build_checklist(
         )
     # To bring first, then 容缺, then 免: the order a citizen packs their bag in.
     materials.sort(key=lambda m: (m.exempt, m.deferrable))
-    return Checklist(guide, tuple(items), tuple(not_applicable), tuple(materials), dict(answers))
+    return Checklist(guide, tuple(items), tuple(not_applicable), tuple(materials), given)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from bot.channels import messages as m
 from bot.guides import answers
 from bot.guides.catalog import Catalog
-from bot.guides.checklist import build_checklist, default_items, next_question
+from bot.guides.checklist import build_checklist, default_items, exemption, next_question
 from bot.guides.matcher import normalize
 from bot.guides.schema import Guide
 
@@ -30,6 +30,7 @@ class FlowState(BaseModel):
     items_draft: list[str] | None = None
     answers: dict[str, str] = Field(default_factory=dict)
     pending_question: str | None = None
+    last_items: list[str] | None = None  # the sub-items of the last checklist sent
 
 
 class Reply(BaseModel):
@@ -318,9 +319,7 @@ class GuideDialogue:
             names = [x.name for x in guide.materials]
             return Reply(messages=[m.TextMessage(text=self.say("explain_unknown", guide=guide, names=names), guide=ref)])
         material = best[1]
-        items = state.guide_items or default_items(guide)
-        from bot.guides.checklist import exemption  # local: keeps the import list short
-
+        items = state.guide_items or state.last_items or default_items(guide)
         reason = exemption(material, self.catalog.licences, guide, items)
         return Reply(messages=[m.TextMessage(
             text=self.say("explain", material=material, exempt_reason=reason), guide=ref)])

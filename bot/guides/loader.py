@@ -104,9 +104,8 @@ def node_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
                 if isinstance(k, yaml.ScalarNode) and k.value == key:
                     nxt = v
                     break
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(current.value):
-                nxt = current.value[part]
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(current.value):
+            nxt = current.value[part]
         if nxt is None:
             continue  # union member names and the like are not in the file
         current = nxt
@@ -143,12 +142,45 @@ def parse_text(raw: bytes, name: str, path: Path | None = None) -> ParsedFile:
     return ParsedFile(path or Path(name), data, node)
 
 
+_UNION_MEMBERS = ("AnswerIs", "AllOf", "AnyOf", "NotOf")
+
+
+def _is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and (part in _UNION_MEMBERS or "[" in part)
+
+
+def _best_union_branch(errors: list[dict[str, Any]], start: int = 0) -> list[dict[str, Any]]:
+    """A condition is a union: report the branch the author meant, not one error per kind.
+
+    Innermost unions are resolved first; at each union the branch with the fewest structural
+    errors (missing or unknown keys) is the one the author was writing.
+    """
+    kept: list[dict[str, Any]] = []
+    unions: dict[tuple[Any, ...], dict[Any, list[dict[str, Any]]]] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        tag = next((i for i in range(start, len(loc)) if _is_union_tag(loc[i])), None)
+        if tag is None:
+            kept.append(err)
+        else:
+            unions.setdefault(loc[:tag], {}).setdefault(loc[tag], []).append(err)
+    for branches in unions.values():
+        resolved = []
+        for branch_errors in branches.values():
+            tag_at = next(i for i, p in enumerate(branch_errors[0]["loc"]) if _is_union_tag(p) and i >= start)
+            sub = _best_union_branch(branch_errors, tag_at + 1)
+            structural = sum(1 for e in sub if e["type"] in ("missing", "extra_forbidden"))
+            resolved.append(((structural, len(sub)), sub))
+        kept.extend(min(resolved, key=lambda r: r[0])[1])
+    return kept
+
+
 def validation_problems(exc: ValidationError, parsed: ParsedFile, name: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[int, str]] = set()
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        where = ".".join(str(p) for p in loc if p not in ("AnswerIs", "AllOf", "AnyOf", "NotOf"))
+    for err in _best_union_branch(list(exc.errors())):
+        loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+        where = ".".join(str(p) for p in loc)
         message = f"{where}：{_wording(err)}" if where else _wording(err)
         line = node_line(parsed.node, loc)
         if (line, message) in seen:

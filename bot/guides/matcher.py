@@ -83,7 +83,9 @@ class GuideMatcher:
         for phrase in self._phrases[guide_id]:
             if phrase.text in text:
                 value = phrase.weight
-            elif phrase.fuzzy and len(text) >= 3:
+            elif phrase.fuzzy and len(text) >= len(phrase.text) - 1:
+                # Only look for the phrase (with a typo) inside a text at least as long: a short
+                # text found inside a long alias says little (“孩子” in “孩子上学要啥材料”).
                 ratio = fuzz.partial_ratio(phrase.text, text)
                 value = phrase.weight * 0.7 * ratio / 100 if ratio >= FUZZY_MIN_RATIO else 0.0
             else:

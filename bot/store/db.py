@@ -71,10 +71,13 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
 
     SQLite (file): the parent directory is created; each connection gets WAL, foreign keys, a
     busy timeout and real transactions (DDL included). PostgreSQL: ``pool_pre_ping`` so a
-    restarted server does not fail the first request. Extra ``kwargs`` go to ``create_engine``.
+    restarted server does not fail the first request. Both: JSON written as UTF-8 text, and SQL
+    parameters hidden from exceptions and logs. Extra ``kwargs`` go to ``create_engine``.
     """
     parsed = normalize_url(url)
     kwargs.setdefault("json_serializer", _json_dumps)
+    # Statement parameters hold user ids and answers: keep them out of error messages and logs.
+    kwargs.setdefault("hide_parameters", True)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if _is_sqlite_file(parsed):

@@ -7,6 +7,7 @@ is built once per session and shared; everything else works on tiny guides writt
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from bot.guides.catalog import Catalog, build_catalog
 from bot.guides.schema import Guide, Licence
@@ -123,11 +125,15 @@ def demo_guide_data(guide_id: str = "demo") -> dict[str, Any]:
                         {"material": "marriage", "when": {"question": "married", "equals": "yes"}},
                         {
                             "material": "father_book",
-                            "when": {"all": [{"question": "married", "equals": "yes"}, {"question": "follow", "equals": "father"}]},
+                            "when": {
+                                "all": [{"question": "married", "equals": "yes"}, {"question": "follow", "equals": "father"}]
+                            },
                         },
                         {
                             "material": "mother_book",
-                            "when": {"any": [{"question": "married", "equals": "no"}, {"question": "follow", "equals": "mother"}]},
+                            "when": {
+                                "any": [{"question": "married", "equals": "no"}, {"question": "follow", "equals": "mother"}]
+                            },
                         },
                         {"material": "statement", "when": {"not": {"question": "married", "equals": "yes"}}},
                     ],
@@ -153,6 +159,13 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
     hits = [n for n, line in enumerate(text.splitlines(), start=1) if needle in line]
     assert len(hits) >= occurrence, f"{needle!r} not found {occurrence} times"
     return hits[occurrence - 1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep hypothesis' caches out of the work tree (no .hypothesis/ beside pyproject.toml)."""
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """Fixtures for the storage tests: every database test runs on SQLite and on PostgreSQL.
 
-SQLite: a fresh file under tmp_path (in a directory that does not exist yet: make_engine creates it).
-PostgreSQL: a fresh database per test, ``store_test_<pid>_<random>``, created on the server of
-``STORE_TEST_POSTGRES_URL`` (default postgresql+psycopg://localhost/test) and dropped afterwards,
-so repeated or concurrent runs never share tables. If the server does not answer, the
-PostgreSQL cases are skipped with the reason.
+SQLite: a fresh file per test under tmp_path (in a directory that does not exist yet: make_engine
+creates it). PostgreSQL, on the server of ``STORE_TEST_POSTGRES_URL`` (default
+postgresql+psycopg://localhost/test): databases named ``store_test_<pid>_<random>``, created for
+this run and dropped at its end, so repeated or concurrent runs never share tables. The migration
+tests get a new empty one each; the other tests share one migrated database per run and empty
+the table after each test. If the server does not answer, the PostgreSQL cases are skipped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import URL, Engine, create_engine, make_url, text
@@ -46,13 +49,9 @@ def postgres_admin() -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[URL]:
-    """The URL of an empty database (no tables)."""
-    if request.param == "sqlite":
-        yield make_url(f"sqlite:///{tmp_path / 'var' / 'yishiban.db'}")
-        return
-    admin: Engine = request.getfixturevalue("postgres_admin")
+@contextmanager
+def _postgres_database(admin: Engine) -> Iterator[URL]:
+    """A new, empty database with a unique name on the test server, dropped afterwards."""
     name = f"store_test_{os.getpid()}_{secrets.token_hex(4)}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -63,13 +62,43 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[URL]:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def engine(database_url: URL) -> Iterator[Engine]:
-    """An engine on a database brought to the latest migration, the way the app does it."""
-    upgrade_database(database_url)
-    engine = make_engine(database_url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]:
+    """The URL of an empty database (no tables), new for each test: for the migration tests."""
+    if request.param == "sqlite":
+        yield make_url(f"sqlite:///{tmp_path / 'var' / 'yishiban.db'}")
+        return
+    with _postgres_database(request.getfixturevalue("postgres_admin")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_admin: Engine) -> Iterator[Engine]:
+    """One migrated PostgreSQL database for the whole run (creating one per test is slow)."""
+    with _postgres_database(postgres_admin) as url:
+        upgrade_database(url)
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a database at the latest migration, brought there the way the app does it.
+
+    Every test starts with an empty ``notices`` table.
+    """
+    if request.param == "sqlite":
+        url = make_url(f"sqlite:///{tmp_path / 'var' / 'yishiban.db'}")
+        upgrade_database(url)
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("postgres_engine")
     yield engine
-    engine.dispose()
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM notices"))
 
 
 @pytest.fixture

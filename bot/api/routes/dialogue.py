@@ -6,13 +6,22 @@ the actions stay thin and every rule about guides lives here.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.api.deps import get_dialogue
+from bot.channels import messages as m
 from bot.guides.dialogue import FlowState, GuideDialogue, Reply
+from bot.store import notices
+from bot.store.db import SessionDep
+from bot.store.privacy import mask
+from bot.store.schemas import notice_path
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/dialogue", tags=["dialogue"])
 Dialogue = Annotated[GuideDialogue, Depends(get_dialogue)]
@@ -69,9 +78,30 @@ def question_interpret(body: TurnRequest, dialogue: Dialogue) -> Reply:
     return dialogue.question_interpret(body.state, body.text, body.choice, body.guide_id)
 
 
+class ChecklistRequest(StateRequest):
+    user_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
 @router.post("/checklist")
-def checklist(body: StateRequest, dialogue: Dialogue) -> Reply:
-    return dialogue.checklist(body.state)
+def checklist(body: ChecklistRequest, dialogue: Dialogue, session: SessionDep) -> Reply:
+    """The 一次告知, stored so the citizen can open or print it later from a link."""
+    reply = dialogue.checklist(body.state)
+    message = next((x for x in reply.messages if isinstance(x, m.ChecklistMessage)), None)
+    if message is None or not body.user_id:
+        return reply
+    try:
+        notice = notices.create(
+            session, user_id=body.user_id, checklist=message, items=[i.id for i in message.items],
+            answers=body.state.answers, guide_version=dialogue.catalog.version,
+        )
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        log.exception("saving the notice failed (user %s); sent without a link", mask(body.user_id))
+        return reply
+    link = m.LinkMessage(title="打开或打印这份一次告知单", url=notice_path(notice.id), guide=message.guide)
+    reply.messages.insert(reply.messages.index(message) + 1, link)
+    return reply
 
 
 @router.post("/explain")

@@ -15,7 +15,7 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import Connection, URL, pool, text
+from sqlalchemy import URL, Connection, pool, text
 
 from bot.config import Settings
 from bot.store.db import make_engine, normalize_url
