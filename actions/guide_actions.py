@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 from typing import Any
 
@@ -10,63 +11,86 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.backend import BackendError, backend
+from actions.backend import BackendError, Reply, backend
 from actions.common import SORRY, entity, flow_state, send, slot_events, user_text
 
 log = logging.getLogger(__name__)
 
 
-class ActionIdentifyGuide(Action):
-    """Name the 一件事 the user means, or offer the closest ones."""
+class BackendStepAction(Action, abc.ABC):
+    """One step of the flow: ask the backend, send what it says, set the slots it returns."""
 
-    def name(self) -> str:
-        return "action_identify_guide"
+    # Events to return when the backend cannot be reached (the user gets SORRY either way).
+    on_failure: tuple[EventType, ...] = ()
+
+    @abc.abstractmethod
+    def name(self) -> str: ...
+
+    @abc.abstractmethod
+    async def step(self, tracker: Tracker) -> Reply: ...
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         try:
-            reply = await backend.identify(user_text(tracker), entity(tracker, "guide_id"))
+            reply = await self.step(tracker)
         except BackendError as exc:
-            log.error("identify failed: %s", exc)
+            log.error("%s failed: %s", self.name(), exc)
             dispatcher.utter_message(json_message=SORRY)
-            return [SlotSet("guide_status", "none")]
+            return list(self.on_failure)
         send(dispatcher, reply)
         return slot_events(reply)
 
 
+class ActionIdentifyGuide(BackendStepAction):
+    """Name the 一件事 the user means, or offer the closest ones."""
+
+    on_failure = (SlotSet("guide_status", "none"),)
+
+    def name(self) -> str:
+        return "action_identify_guide"
+
+    async def step(self, tracker: Tracker) -> Reply:
+        return await backend.identify(user_text(tracker), entity(tracker, "guide_id"))
 
 
-class ActionAskGuideItems(Action):
+class ActionAskGuideItems(BackendStepAction):
     """Show the sub-items (涉及事项) and let the user take all or some."""
 
     def name(self) -> str:
         return "action_ask_guide_items"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        try:
-            reply = await backend.items_prompt(flow_state(tracker))
-        except BackendError as exc:
-            log.error("items prompt failed: %s", exc)
-            dispatcher.utter_message(json_message=SORRY)
-            return []
-        send(dispatcher, reply)
-        return slot_events(reply)
+    async def step(self, tracker: Tracker) -> Reply:
+        return await backend.items_prompt(flow_state(tracker))
 
 
-class ActionAskGuideQuestion(Action):
+class ActionAskGuideQuestion(BackendStepAction):
     """Ask the next question whose answer changes the checklist."""
 
     def name(self) -> str:
         return "action_ask_guide_question"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        try:
-            reply = await backend.question_prompt(flow_state(tracker))
-        except BackendError as exc:
-            log.error("question prompt failed: %s", exc)
-            dispatcher.utter_message(json_message=SORRY)
-            return []
-        send(dispatcher, reply)
-        return slot_events(reply)
+    async def step(self, tracker: Tracker) -> Reply:
+        return await backend.question_prompt(flow_state(tracker))
+
+
+class ActionSendChecklist(BackendStepAction):
+    """Send the 一次告知: every material, 免 / 容缺 / to bring, the time limit and where to go."""
+
+    def name(self) -> str:
+        return "action_send_checklist"
+
+    async def step(self, tracker: Tracker) -> Reply:
+        return await backend.checklist(flow_state(tracker), tracker.sender_id)
+
+
+class ActionExplainMaterial(BackendStepAction):
+    """Answer “为什么要结婚证” from the current guide's material data."""
+
+    def name(self) -> str:
+        return "action_explain_material"
+
+    async def step(self, tracker: Tracker) -> Reply:
+        asking = tracker.get_slot("requested_slot") if tracker.active_loop_name == "guide_form" else None
+        return await backend.explain(flow_state(tracker), user_text(tracker), asking)
 
 
 class ValidateGuideForm(FormValidationAction):
@@ -100,37 +124,3 @@ class ValidateGuideForm(FormValidationAction):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         return await self._interpret(backend.question_interpret, dispatcher, tracker, "guide_question")
-
-
-class ActionSendChecklist(Action):
-    """Send the 一次告知: every material, 免 / 容缺 / to bring, the time limit and where to go."""
-
-    def name(self) -> str:
-        return "action_send_checklist"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        try:
-            reply = await backend.checklist(flow_state(tracker), tracker.sender_id)
-        except BackendError as exc:
-            log.error("checklist failed: %s", exc)
-            dispatcher.utter_message(json_message=SORRY)
-            return []
-        send(dispatcher, reply)
-        return slot_events(reply)
-
-
-class ActionExplainMaterial(Action):
-    """Answer “为什么要结婚证” from the current guide's material data."""
-
-    def name(self) -> str:
-        return "action_explain_material"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        try:
-            reply = await backend.explain(flow_state(tracker), user_text(tracker))
-        except BackendError as exc:
-            log.error("explain failed: %s", exc)
-            dispatcher.utter_message(json_message=SORRY)
-            return []
-        send(dispatcher, reply)
-        return slot_events(reply)

@@ -301,25 +301,38 @@ class GuideDialogue:
 
     # --- side questions ------------------------------------------------------------------
 
-    def explain(self, state: FlowState, text: str) -> Reply:
+    def explain(self, state: FlowState, text: str, requested_slot: str | None = None) -> Reply:
+        # An answer that merely sounds like a question (“是本县户籍”) is still an answer: when
+        # the words fit what is being asked, take them as such and let the form go on.
+        if requested_slot == "guide_question":
+            answered = self.question_interpret(state, text, None, None)
+            if not answered.messages and "answers" in answered.slots:
+                return answered
+        elif requested_slot == "guide_items" and (guide := self._guide(state)) and (
+            answers.wants_all(text) or answers.parse_items(guide, text)
+        ):
+            return self.items_interpret(state, text, None, None)
         guide = self._guide(state)
         if guide is None:
             return Reply(messages=[self._with_featured(self.say("explain_no_guide"))])
         norm = normalize(text)
-        best: tuple[int, Any] | None = None
+        items = state.guide_items or state.last_items or default_items(guide)
+        # “户口本” may name the father's or the mother's: prefer the one this user's list has.
+        in_list = {x.id for x in build_checklist(guide, self.catalog.licences, items, state.answers).materials}
+        best: tuple[tuple[bool, int], Any] | None = None
         for material in guide.materials:
             licence = self.catalog.licences.get(material.licence or "")
-            names = [material.name, *material.aliases, *( [licence.name] if licence else [])]
+            names = [material.name, *material.aliases, *([licence.name] if licence else [])]
             for name in names:
                 n = normalize(name)
-                if n and n in norm and (best is None or len(n) > best[0]):
-                    best = (len(n), material)
+                rank = (material.id in in_list, len(n))
+                if n and n in norm and (best is None or rank > best[0]):
+                    best = (rank, material)
         ref = _ref(guide)
         if best is None:
             names = [x.name for x in guide.materials]
             return Reply(messages=[m.TextMessage(text=self.say("explain_unknown", guide=guide, names=names), guide=ref)])
         material = best[1]
-        items = state.guide_items or state.last_items or default_items(guide)
         reason = exemption(material, self.catalog.licences, guide, items)
         return Reply(messages=[m.TextMessage(
             text=self.say("explain", material=material, exempt_reason=reason), guide=ref)])
