@@ -158,7 +158,7 @@ def last_choices(messages: list[dict]) -> list[dict]:
 
 async def converse(
     target: Target, sender: str, utterance: str, outcome: Outcome, turns: list[Turn] | None,
-    budget: Budget | None, max_turns: int,
+    budget: Budget | None, max_turns: int, think: float = 0.0,
 ) -> None:
     """One guided conversation, to the checklist or until something stops it."""
 
@@ -166,6 +166,8 @@ async def converse(
         if budget is not None and not budget.take():
             outcome.result = "capped"
             return None
+        if think and outcome.sent:
+            await asyncio.sleep(think)  # the user reads the reply before answering (not part of the latency)
         outcome.sent.append(text if text is not None else f"{payload}")
         start = time.perf_counter()
         try:
@@ -372,13 +374,19 @@ async def run_phase(
     turns: list[Turn] = []
     outcomes: list[Outcome] = []
 
+    think = args.think_ms / 1000
+
     async def user(u: int) -> None:
+        if think:
+            await asyncio.sleep(think * u / args.users)  # spread the users' turns over the think time
         for c in range(args.conversations):
             utterance = UTTERANCES[(u * args.conversations + c) % len(UTTERANCES)]
             outcome = Outcome(target.name, round_no, u, c, utterance)
             outcomes.append(outcome)
             sender = f"bench-{run_id}-{target.name}{round_no}-u{u}-c{c}"
-            await converse(target, sender, utterance, outcome, turns, budget, args.max_turns)
+            if think and c:
+                await asyncio.sleep(think)
+            await converse(target, sender, utterance, outcome, turns, budget, args.max_turns, think)
             if outcome.result == "capped":
                 return
 
@@ -536,14 +544,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-turns", type=int, default=12, help="turns per conversation at most (default 12)")
     parser.add_argument("--max-total-turns", type=int, default=20_000, help="turns in all phases at most")
     parser.add_argument("--max-seconds", type=float, default=900, help="measured phases stop after this (default 900)")
+    parser.add_argument("--think-ms", type=float, default=0,
+                        help="pause of each user between receiving a reply and sending the next turn (default 0: "
+                             "back to back, a saturation test)")
     parser.add_argument("--timeout", type=float, default=30, help="per-request timeout in seconds (default 30)")
     parser.add_argument("--startup-timeout", type=float, default=300, help="seconds to wait for the Stack")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--model", help="a trained model (default: the one for the current inputs)")
     parser.add_argument("--json", metavar="FILE", help="write the results (and the raw latencies) as JSON")
     args = parser.parse_args(argv)
-    if args.users < 1 or args.conversations < 1 or args.rounds < 1 or args.max_turns < 3:
-        parser.error("--users, --conversations and --rounds must be >= 1, --max-turns >= 3")
+    if args.users < 1 or args.conversations < 1 or args.rounds < 1 or args.max_turns < 3 or args.think_ms < 0:
+        parser.error("--users, --conversations and --rounds must be >= 1, --max-turns >= 3, --think-ms >= 0")
     return args
 
 
@@ -560,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
           f"kernel {info['kernel']}, python {info['python']}, load {info['loadavg_at_start']}")
     print(f"date:    {started.isoformat(timespec='seconds')}")
     print(f"load:    {args.users} users x {args.conversations} conversations x {args.rounds} rounds per target, "
-          f"max {args.max_turns} turns per conversation, timeout {args.timeout:g}s")
+          f"max {args.max_turns} turns per conversation, think time {args.think_ms:g} ms, timeout {args.timeout:g}s")
 
     model = find_model(args.model)
     ensure_redis(args.redis_url)

@@ -55,6 +55,7 @@ FOUND_MIN = 6.0
 FOUND_MARGIN = 0.65  # the runner-up must score below this share of the best
 AMBIGUOUS_MIN = 3.0
 FUZZY_MIN_RATIO = 76.0
+CONTAINED_SCORE = 3.0
 
 
 def _phrase_score(phrase: str) -> float:
@@ -83,10 +84,12 @@ class GuideMatcher:
         for phrase in self._phrases[guide_id]:
             if phrase.text in text:
                 value = phrase.weight
-            elif phrase.fuzzy and len(text) >= len(phrase.text) - 1:
-                # Only look for the phrase (with a typo) inside a text at least as long: a short
-                # text found inside a long alias says little (“孩子” in “孩子上学要啥材料”).
-                ratio = fuzz.partial_ratio(phrase.text, text)
+            elif len(text) >= 2 and text in phrase.text:
+                # A short text inside a long alias (“公积金”) only hints: enough to be offered
+                # as a choice, never enough to be picked alone over a real hit elsewhere.
+                value = CONTAINED_SCORE
+            elif phrase.fuzzy and len(text) >= len(phrase.text):
+                ratio = fuzz.partial_ratio(phrase.text, text)  # the phrase, with a typo, inside the text
                 value = phrase.weight * 0.7 * ratio / 100 if ratio >= FUZZY_MIN_RATIO else 0.0
             else:
                 value = 0.0
@@ -95,7 +98,10 @@ class GuideMatcher:
         hits = [k for k in self._keywords[guide_id] if k in text]
         keyword_score = sum(3.0 if len(k) >= 2 else 1.5 for k in hits[:4])
         item_hits = [i for i in self._items[guide_id] if i in text]
-        total = best + keyword_score + 3.0 * min(len(item_hits), 2)
+        item_score = 3.0 * min(len(item_hits), 2)
+        if not item_hits and len(text) >= 2 and any(text in i for i in self._items[guide_id]):
+            item_score = CONTAINED_SCORE
+        total = best + keyword_score + item_score
         return Match(guide_id, round(total, 2), tuple(evidence + hits + item_hits))
 
     def rank(self, text: str) -> list[Match]:

@@ -233,8 +233,9 @@ async def test_send_checklist(actions, dispatcher, tracker, domain):
     events = await actions.guide_actions.ActionSendChecklist().run(dispatcher, state, domain)
 
     messages = sent(dispatcher)
-    assert [m["type"] for m in messages] == ["checklist", "text"]
-    checklist, after = messages
+    assert [m["type"] for m in messages] == ["checklist", "link", "text"]
+    checklist, link, after = messages
+    assert link["url"].startswith("/notices/") and link["guide"] == NEWBORN  # stored, printable
     assert checklist["guide"] == NEWBORN
     assert [i["id"] for i in checklist["items"]] == state.get_slot("guide_items")
     assert checklist["not_applicable"] == []

@@ -147,3 +147,13 @@ def test_bad_input_keeps_the_conversation(chat: Chat) -> None:
             break
         messages = chat.tap(choices(messages)[0]["payload"])
     assert of_type(messages, "checklist")[0]["guide"]["id"] == "retirement"
+
+
+def test_conversation_state_lives_in_redis_with_expiry(stack, chat: Chat) -> None:
+    import redis
+
+    chat.say("你好")
+    store = redis.Redis.from_url(stack.redis_url)
+    key = f"{stack.key_prefix}:tracker:{chat.user_id}"
+    assert store.exists(key), "the Rasa tracker store is not Redis"
+    assert 0 < store.ttl(key) <= 30 * 24 * 3600  # record expiry is set
