@@ -103,8 +103,9 @@ def run() -> None:
 def nlu_eval(
     heldout: Path = typer.Option(ROOT / "dialogues" / "tests" / "nlu_heldout.yml"),
     rasa_url: str = typer.Option("", help="a running Rasa with --enable-api; started here when empty"),
+    guides_only: bool = typer.Option(False, help="only the run-time guide matcher, no Rasa (intents not measured)"),
 ) -> None:
     """Intent and guide-identification accuracy on the held-out utterances."""
     from bot.nlu_eval import main
 
-    raise typer.Exit(code=main(heldout, rasa_url or None))
+    raise typer.Exit(code=main(heldout, rasa_url or None, guides_only))

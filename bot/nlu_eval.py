@@ -17,7 +17,7 @@ import yaml
 
 from bot.config import ROOT
 from bot.guides.catalog import build_catalog
-from bot.training import BUILD, ensure_model
+from bot.training import ensure_model, offline_endpoints
 
 
 def _free_port() -> int:
@@ -37,10 +37,12 @@ def _parse_all(rasa_url: str, texts: list[str]) -> list[tuple[str, float]]:
     return results
 
 
-def main(heldout: Path, rasa_url: str | None) -> int:
+def main(heldout: Path, rasa_url: str | None, guides_only: bool = False) -> int:
     examples = yaml.safe_load(heldout.read_text(encoding="utf-8"))["examples"]
     texts = [e["text"] for e in examples]
     stack = None
+    if guides_only:
+        return _report(heldout, examples, [(e["intent"], 1.0) for e in examples])
     if rasa_url is None:
         from bot.launcher import Stack
 
@@ -49,7 +51,7 @@ def main(heldout: Path, rasa_url: str | None) -> int:
                       log_dir=Path(tempfile.mkdtemp(prefix="nlu-eval-")))
         stack._spawn("rasa", [str(Path(os.environ.get("RASA_VENV", ROOT / ".venv-rasa")) / "bin" / "rasa"), "run",
                               "--model", str(stack.model), "--enable-api", "--port", str(port), "-i", "127.0.0.1",
-                              "--endpoints", str(BUILD / "nonexistent.yml")], {})
+                              "--endpoints", str(offline_endpoints())], {})
         import time
 
         deadline = time.monotonic() + 240
@@ -70,7 +72,10 @@ def main(heldout: Path, rasa_url: str | None) -> int:
     finally:
         if stack:
             stack.stop()
+    return _report(heldout, examples, predictions)
 
+
+def _report(heldout: Path, examples: list[dict], predictions: list[tuple[str, float]]) -> int:
     catalog = build_catalog(ROOT / "guides")
     per_intent: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     intent_ok = guide_ok = guide_total = top3_ok = 0
