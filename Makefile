@@ -48,7 +48,7 @@ validate: venv
 	$(APP_PY) -m bot validate
 
 lint: venv-app
-	$(VENV)/bin/ruff check bot tests bench
+	$(VENV)/bin/ruff check bot actions tests bench
 	$(APP_PY) -m bot guides lint
 
 run: venv
@@ -62,13 +62,14 @@ browser-deps:
 	  || echo "warning: chromium could not be installed; browser tests will be skipped" >&2
 
 test: venv browser-deps
+	$(VENV)/bin/ruff check bot actions tests bench
 	$(APP_PY) -m bot guides lint
 	$(APP_PY) -m bot validate
 	$(APP_PY) -m bot train
-	$(APP_PY) -m pytest -q
-	$(RASA_PY) -m pytest -q -p no:cacheprovider tests/actions
 	$(APP_PY) -m bot test-stories
 	$(APP_PY) -m bot nlu-eval
+	$(RASA_PY) -m pytest -q -p no:cacheprovider tests/actions
+	$(APP_PY) -m pytest -q -p no:cacheprovider
 
 nlu-eval: venv
 	$(APP_PY) -m bot train

@@ -42,7 +42,7 @@ class BackendClient:
                 if response.status != 200:
                     raise BackendError(f"{path}: HTTP {response.status}: {(await response.text())[:200]}")
                 data = await response.json()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # noqa: UP041 - distinct on Python 3.10
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # distinct on Python 3.10
             raise BackendError(f"{path}: {exc}") from exc
         return Reply(messages=data.get("messages", []), slots=data.get("slots", {}))
 
