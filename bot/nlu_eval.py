@@ -99,7 +99,7 @@ def _report(heldout: Path, examples: list[dict], predictions: list[tuple[str, fl
             if any(c.guide_id == example["guide"] for c in found.candidates):
                 top3_ok += 1
     n = len(examples)
-    print(f"held-out utterances: {n} ({heldout.relative_to(ROOT)})")
+    print(f"held-out utterances: {n} ({heldout})")
     print(f"intent accuracy: {intent_ok / n:.1%} ({intent_ok}/{n})")
     print(f"guide identification accuracy: {guide_ok / guide_total:.1%} ({guide_ok}/{guide_total})")
     print(f"guide among the offered choices (top 3): {top3_ok / guide_total:.1%} ({top3_ok}/{guide_total})")

@@ -54,8 +54,23 @@ class Identification:
 FOUND_MIN = 6.0
 FOUND_MARGIN = 0.65  # the runner-up must score below this share of the best
 AMBIGUOUS_MIN = 3.0
-FUZZY_MIN_RATIO = 76.0
+FUZZY_MIN_RATIO = 74.0  # one wrong character in four (75) is still the phrase
 CONTAINED_SCORE = 3.0
+LONE_MIN = 3.0  # the only guide the words point to at all
+
+
+def _typo_ratio(phrase: str, text: str) -> float:
+    """How well the whole phrase, give or take a typo, stands somewhere inside the text.
+
+    Alignments that use only part of the phrase (a shared word at the edge of the sentence) do
+    not count: “营业执照上的法人” must not look like “注销营业执照”.
+    """
+    alignment = fuzz.partial_ratio_alignment(phrase, text, score_cutoff=FUZZY_MIN_RATIO)
+    if alignment is None or alignment.src_end - alignment.src_start < len(phrase):
+        return 0.0
+    if alignment.dest_end - alignment.dest_start < len(phrase) - 1:
+        return 0.0
+    return alignment.score
 
 
 def _phrase_score(phrase: str) -> float:
@@ -89,8 +104,7 @@ class GuideMatcher:
                 # as a choice, never enough to be picked alone over a real hit elsewhere.
                 value = CONTAINED_SCORE
             elif phrase.fuzzy and len(text) >= len(phrase.text):
-                ratio = fuzz.partial_ratio(phrase.text, text)  # the phrase, with a typo, inside the text
-                value = phrase.weight * 0.7 * ratio / 100 if ratio >= FUZZY_MIN_RATIO else 0.0
+                value = phrase.weight * 0.7 * _typo_ratio(phrase.text, text) / 100
             else:
                 value = 0.0
             if value > best:
@@ -117,7 +131,9 @@ class GuideMatcher:
             return Identification("none", tuple(ranked[:limit]))
         top = ranked[0]
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0
-        if (top.score >= FOUND_MIN and runner_up < FOUND_MARGIN * top.score) or runner_up == 0:
+        if (top.score >= FOUND_MIN and runner_up < FOUND_MARGIN * top.score) or (
+            runner_up == 0 and top.score >= LONE_MIN
+        ):
             # Clearly ahead, or the only guide the words point to at all.
             return Identification("found", (top,))
         close = [m for m in ranked if m.score >= 0.5 * top.score][:limit]
