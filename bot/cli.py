@@ -89,6 +89,7 @@ def run() -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     try:
         while all(p.poll() is None for p in stack.processes.values()):
             time.sleep(1)

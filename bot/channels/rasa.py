@@ -41,8 +41,9 @@ class RasaClient:
 
     async def ready(self) -> bool:
         try:
-            response = await self._client.get(f"{self.base_url}/status", timeout=2.0)
-            return response.status_code == 200 and bool(response.json().get("model_file"))
+            # The REST channel's own health route: available without Rasa's --enable-api.
+            response = await self._client.get(f"{self.base_url}/webhooks/rest/", timeout=2.0)
+            return response.status_code == 200 and response.json().get("status") == "ok"
         except (httpx.HTTPError, ValueError):
             return False
 
