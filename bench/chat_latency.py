@@ -6,7 +6,8 @@ concurrently: say an utterance, tap the choice whose payload contains '"all"', t
 choice of each question until the checklist arrives (at most --max-turns turns). The very same
 conversations (same texts, same payload strings, new sender ids) are run against Rasa's
 /webhooks/rest/webhook, reading the choices from the "custom" entries Rasa returns. The phases
-alternate (bot, rasa, bot, rasa, ...) so that machine noise hits both targets alike.
+alternate (bot, rasa, bot, rasa, ...) so that machine noise hits both targets alike. Without
+--think-ms a user sends the next turn as soon as the reply arrives (a saturation test).
 
     cd /work/main && .venv/bin/python bench/chat_latency.py --users 20 --conversations 3
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +33,9 @@ def stack() -> Iterator[Stack]:
     if not rasa_bin().exists():
         pytest.fail("Rasa venv missing: run `make test` (it creates .venv-rasa)")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # A copy of guides/, so a test can add a guide to the running system as staff would.
+    guides_dir = Path(tempfile.mkdtemp(prefix="e2e-guides-")) / "guides"
+    shutil.copytree(ROOT / "guides", guides_dir)
     ensure_redis(redis_url)
     assert redis_answers(redis_url)
     running = Stack(
@@ -42,8 +46,9 @@ def stack() -> Iterator[Stack]:
         redis_url=redis_url,
         key_prefix="e2e" + secrets.token_hex(4),
         log_dir=Path(tempfile.mkdtemp(prefix="e2e-logs-")),
-        env={"DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='e2e-db-')}/e2e.db"},
+        env={"DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='e2e-db-')}/e2e.db", "GUIDES_DIR": str(guides_dir)},
     )
+    running.guides_dir = guides_dir  # type: ignore[attr-defined]
     running.start(timeout=300)
     yield running
     running.stop()

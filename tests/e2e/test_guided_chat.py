@@ -157,3 +157,20 @@ def test_conversation_state_lives_in_redis_with_expiry(stack, chat: Chat) -> Non
     key = f"{stack.key_prefix}:tracker:{chat.user_id}"
     assert store.exists(key), "the Rasa tracker store is not Redis"
     assert 0 < store.ttl(key) <= 30 * 24 * 3600  # record expiry is set
+
+
+def test_a_guide_added_at_run_time_is_found_without_retraining(stack, chat: Chat) -> None:
+    import time
+
+    import yaml
+
+    guide = yaml.safe_load((stack.guides_dir / "newborn.yml").read_text(encoding="utf-8"))
+    guide.update(
+        id="dog_registration", title="犬只登记一件事", aliases=["养犬登记", "办狗证", "给狗上户口"],
+        keywords=["养狗", "犬只", "狗证"], audience="个人",
+    )
+    (stack.guides_dir / "dog_registration.yml").write_text(yaml.safe_dump(guide, allow_unicode=True), "utf-8")
+    time.sleep(1.5)  # every process re-reads guides/ at most once a second
+    messages = chat.say("俺家想办狗证")
+    assert "犬只登记一件事" in messages[0]["text"], messages
+    assert messages[0]["guide"]["id"] == "dog_registration"
