@@ -36,7 +36,9 @@ class BackendClient:
 
     async def _post(self, path: str, body: dict[str, Any]) -> Reply:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+            # Idle connections are dropped after 10 s, before the bot's 30 s keep-alive ends.
+            connector = aiohttp.TCPConnector(keepalive_timeout=10, limit=100)
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT, connector=connector)
         try:
             async with self._session.post(f"{self.base_url}/api/v1/dialogue/{path}", json=body) as response:
                 if response.status != 200:

@@ -148,7 +148,10 @@ class Stack:
             rasa_cmd.append("--enable-api")
         self._spawn("rasa", rasa_cmd, common)
         self._spawn("bot", [sys.executable, "-m", "uvicorn", "bot.app:create_app", "--factory",
-                            "--host", "127.0.0.1", "--port", str(self.bot_port), "--no-access-log"],
+                            "--host", "127.0.0.1", "--port", str(self.bot_port), "--no-access-log",
+                            # Longer than the action server's idle connections live (see actions/backend.py),
+                            # so the bot never closes a connection the client is about to reuse.
+                            "--timeout-keep-alive", "30"],
                     {**common, "RASA_URL": self.rasa_url, "BOT_PORT": str(self.bot_port),
                      **({"REDIS_URL": self.redis_url} if self.redis_url else {})})
         self.wait(timeout)
