@@ -235,3 +235,11 @@ def test_not_wants_all(text: str) -> None:
 @pytest.mark.parametrize(("text", "done"), [("选好了", True), ("就这些", True), ("好了。", True), ("好", False), ("户口", False)])
 def test_is_done(text: str, done: bool) -> None:
     assert is_done(text) is done
+
+
+def test_a_homophone_typo_in_a_three_character_alias_still_finds_the_guide() -> None:
+    from bot.guides.matcher import _one_typo_in_three
+
+    assert _one_typo_in_three("公租房", "公租方咋申请")
+    assert not _one_typo_in_three("公租房", "房租公")  # the first character must stand
+    assert not _one_typo_in_three("公租房", "公司法人")  # one of three is not enough
