@@ -51,8 +51,7 @@ def validate() -> None:
 @app.command("test-stories")
 def test_stories() -> None:
     """rasa test core on dialogues/tests/test_stories.yml, failing on any prediction error."""
-    from bot.training import ensure_model
-    from bot.training import test_stories as run_story_tests
+    from bot.training import ensure_model, run_story_tests
 
     run_story_tests(ensure_model(ROOT / "guides"))
 

@@ -13,7 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    bot_host: str = "127.0.0.1"
     bot_port: int = 8000
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 20.0

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -64,6 +65,13 @@ def ensure_redis(url: str) -> None:
             return
         time.sleep(0.1)
     raise LaunchError(f"started redis-server but {url} still does not answer")
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for tests, benchmarks and evaluations on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_endpoints(action_url: str, redis_url: str | None, key_prefix: str, target: Path) -> Path:
@@ -132,21 +140,26 @@ class Stack:
             start_new_session=True,
         )
 
-    def start(self, timeout: float = 240.0) -> None:
+    def start(self, timeout: float = 240.0, only_rasa: bool = False) -> None:
+        """Start the processes and wait until each answers; `only_rasa` for parse-only uses."""
         if not rasa_bin().exists():
             raise LaunchError(f"Rasa is not installed at {rasa_bin()}; run `make venv-rasa`")
         endpoints = write_endpoints(
             self.action_url, self.redis_url, self.key_prefix, BUILD / f"endpoints-{self.rasa_port}.yml"
         )
         common = {"PYTHONUNBUFFERED": "1", **self.env}
-        self._spawn("actions", [str(rasa_bin()), "run", "actions", "--actions", "actions",
-                                "--port", str(self.action_port)],
-                    {**common, "BACKEND_URL": self.bot_url})
+        if not only_rasa:
+            self._spawn("actions", [str(rasa_bin()), "run", "actions", "--actions", "actions",
+                                    "--port", str(self.action_port)],
+                        {**common, "BACKEND_URL": self.bot_url})
         rasa_cmd = [str(rasa_bin()), "run", "--model", str(self.model), "--endpoints", str(endpoints),
                     "--credentials", "credentials.yml", "--port", str(self.rasa_port), "-i", "127.0.0.1"]
         if self.enable_rasa_api:
             rasa_cmd.append("--enable-api")
         self._spawn("rasa", rasa_cmd, common)
+        if only_rasa:
+            self.wait(timeout)
+            return
         self._spawn("bot", [sys.executable, "-m", "uvicorn", "bot.app:create_app", "--factory",
                             "--host", "127.0.0.1", "--port", str(self.bot_port), "--no-access-log",
                             # Longer than the action server's idle connections live (see actions/backend.py),
@@ -163,7 +176,7 @@ class Stack:
             "rasa": f"{self.rasa_url}/webhooks/rest/",
         }
         deadline = time.monotonic() + timeout
-        pending = dict(checks)
+        pending = {name: url for name, url in checks.items() if name in self.processes}
         while pending:
             for name, url in list(pending.items()):
                 process = self.processes[name]

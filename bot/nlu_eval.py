@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import os
-import socket
 import tempfile
 from pathlib import Path
 
@@ -17,13 +16,7 @@ import yaml
 
 from bot.config import ROOT
 from bot.guides.catalog import build_catalog
-from bot.training import ensure_model, offline_endpoints
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bot.training import ensure_model
 
 
 def _parse_all(rasa_url: str, texts: list[str]) -> list[tuple[str, float]]:
@@ -44,29 +37,16 @@ def main(heldout: Path, rasa_url: str | None, guides_only: bool = False) -> int:
     if guides_only:
         return _report(heldout, examples, [(e["intent"], 1.0) for e in examples])
     if rasa_url is None:
-        from bot.launcher import Stack
+        from bot.launcher import LaunchError, Stack, free_port
 
-        port = _free_port()
-        stack = Stack(model=ensure_model(ROOT / "guides"), rasa_port=port, enable_rasa_api=True,
+        stack = Stack(model=ensure_model(ROOT / "guides"), rasa_port=free_port(), enable_rasa_api=True,
                       log_dir=Path(tempfile.mkdtemp(prefix="nlu-eval-")))
-        stack._spawn("rasa", [str(Path(os.environ.get("RASA_VENV", ROOT / ".venv-rasa")) / "bin" / "rasa"), "run",
-                              "--model", str(stack.model), "--enable-api", "--port", str(port), "-i", "127.0.0.1",
-                              "--endpoints", str(offline_endpoints())], {})
-        import time
-
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/status", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or stack.processes["rasa"].poll() is not None:
-                stack.stop()
-                print("Rasa did not start for the evaluation; see", stack.log_dir)
-                return 2
-            time.sleep(0.5)
-        rasa_url = f"http://127.0.0.1:{port}"
+        try:
+            stack.start(only_rasa=True)
+        except LaunchError as exc:
+            print("Rasa did not start for the evaluation:", exc)
+            return 2
+        rasa_url = stack.rasa_url
     try:
         predictions = _parse_all(rasa_url, texts)
     finally:

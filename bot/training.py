@@ -125,7 +125,7 @@ def offline_endpoints() -> Path:
     return target
 
 
-def test_stories(model: Path) -> None:
+def run_story_tests(model: Path) -> None:
     """Rasa's own story test: does the trained model follow dialogues/tests/test_stories.yml?"""
     out = BUILD / "rasa-test-results"
     subprocess.run(

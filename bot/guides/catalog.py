@@ -56,7 +56,7 @@ def _fingerprint(directory: Path) -> str:
 def build_catalog(directory: Path) -> Catalog:
     loaded = load_directory(directory)
     problems = lint_loaded(loaded)
-    broken = {p.file for p in problems if p.severity == "错误" and not p.message.startswith("别名")}
+    broken = {p.file for p in problems if p.severity == "错误" and p.blocks_loading}
     guides = {gid: g for gid, g in loaded.guides.items() if f"guides/{loaded.parsed[gid].path.name}" not in broken}
     for problem in problems:
         log.warning("guide problem: %s", problem)

@@ -122,15 +122,6 @@ def next_question(guide: Guide, item_ids: Sequence[str], answers: Mapping[str, s
     return None
 
 
-def remaining_questions(guide: Guide, item_ids: Sequence[str], answers: Mapping[str, str]) -> int:
-    """How many questions the open conditions name directly (a hint, not a promise)."""
-    answers = settled_answers(guide, answers)
-    needed: set[str] = set()
-    for cond in _open_conditions(guide, item_ids, answers):
-        needed.update(q for q in questions_in(cond) if q not in answers)
-    return len(needed)
-
-
 def exemption(
     material: Material, licences: Mapping[str, Licence], guide: Guide, item_ids: Sequence[str]
 ) -> str | None:

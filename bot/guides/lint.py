@@ -122,7 +122,9 @@ def lint_loaded(loaded: LoadedGuides) -> list[Problem]:
         if len(guide_ids) > 1:
             for guide_id, parsed, line in owners:
                 others = "、".join(g for g in guide_ids if g != guide_id)
-                problems.append(Problem(f"guides/{parsed.path.name}", line, f"别名 “{phrase}” 同时被 {others} 使用"))
+                problems.append(
+                    Problem(f"guides/{parsed.path.name}", line, f"别名 “{phrase}” 同时被 {others} 使用", blocks_loading=False)
+                )
     return sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
 
 

@@ -30,7 +30,10 @@ class Problem:
     file: str
     line: int
     message: str
-    severity: str = "错误"  # 错误 blocks loading; 提醒 does not
+    severity: str = "错误"  # 错误 fails the lint; 提醒 does not
+    # Whether the running system must leave the file out. An alias claimed by two guides is an
+    # error to fix, but both guides still work (the matcher offers both).
+    blocks_loading: bool = True
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.severity}：{self.message}"

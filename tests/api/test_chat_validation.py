@@ -377,3 +377,9 @@ def test_to_messages_samples() -> None:
 
 def test_to_messages_empty() -> None:
     assert to_messages([]) == []
+
+
+def test_text_of_only_slashes_is_empty_not_a_payload(client) -> None:
+    response = client.post("/api/v1/chat", json={"user_id": "u1", "text": " /// "})
+    assert response.status_code == 422
+    assert "不能为空" in response.json()["detail"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +17,8 @@ import httpx
 import pytest
 
 from bot.config import ROOT
-from bot.launcher import Stack, ensure_redis, redis_answers
+from bot.launcher import Stack, ensure_redis, free_port, redis_answers
 from bot.training import ensure_model, rasa_bin
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

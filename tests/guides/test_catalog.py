@@ -133,3 +133,11 @@ def test_featured_falls_back_to_the_first_guides(guides_dir: Path) -> None:
     # replies.yml features newborn, school_enrollment, retirement, open_restaurant: none of them is here.
     assert [g.id for g in catalog.featured()] == ["shop"]
     assert catalog.guide(None) is None and catalog.guide("nope") is None
+
+
+def test_an_alias_claimed_twice_is_reported_but_both_guides_keep_working(guides_dir: Path, small_guide: Any) -> None:
+    small_guide(guides_dir, "kiosk", ["开个小店"])  # the same alias as “shop”
+    catalog = build_catalog(guides_dir)
+    assert {"shop", "kiosk"} <= set(catalog.guides)
+    clash = [p for p in catalog.problems if "开个小店" in p.message]
+    assert clash and all(p.severity == "错误" and not p.blocks_loading for p in clash)

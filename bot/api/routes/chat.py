@@ -31,7 +31,8 @@ class ChatRequest(BaseModel):
     def _text(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.strip()
+        # A typed text starting with “/” would be read by Rasa as a button payload: never let it.
+        value = value.strip().lstrip("/").strip()
         if not value:
             raise ValueError("消息不能为空，请输入您要办的事")
         limit = get_settings().max_text_chars
@@ -69,11 +70,8 @@ def check_payload(payload: str, known_intents: frozenset[str]) -> str:
 
 @router.post("/chat")
 async def chat(body: ChatRequest, request: Request, rasa: Annotated[RasaClient, Depends(get_rasa)]) -> ChatResponse:
-    if body.payload is not None:
-        message = check_payload(body.payload, request.app.state.known_intents)
-    else:
-        # A typed text that starts with “/” would be read by Rasa as a payload: never let it.
-        message = body.text.lstrip("/") or "/"  # type: ignore[union-attr]
+    # The model validator guarantees exactly one of payload and text.
+    message = check_payload(body.payload, request.app.state.known_intents) if body.payload is not None else str(body.text)
     try:
         output = await rasa.send(body.user_id, message)
     except RasaUnavailable as exc:
