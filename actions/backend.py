@@ -69,8 +69,8 @@ class BackendClient:
     async def checklist(self, state: dict[str, Any], user_id: str | None = None) -> Reply:
         return await self._post("checklist", {"state": state, "user_id": user_id})
 
-    async def explain(self, state: dict[str, Any], text: str, requested_slot: str | None = None) -> Reply:
-        return await self._post("explain", {"state": state, "text": text, "requested_slot": requested_slot})
+    async def explain(self, state: dict[str, Any], text: str) -> Reply:
+        return await self._post("explain", {"state": state, "text": text})
 
     async def reply(self, key: str, state: dict[str, Any]) -> Reply:
         return await self._post("reply", {"key": key, "state": state})

@@ -83,14 +83,13 @@ class ActionSendChecklist(BackendStepAction):
 
 
 class ActionExplainMaterial(BackendStepAction):
-    """Answer “为什么要结婚证” from the current guide's material data."""
+    """Answer “为什么要结婚证” after the checklist (during the questions the form's validation does it)."""
 
     def name(self) -> str:
         return "action_explain_material"
 
     async def step(self, tracker: Tracker) -> Reply:
-        asking = tracker.get_slot("requested_slot") if tracker.active_loop_name == "guide_form" else None
-        return await backend.explain(flow_state(tracker), user_text(tracker), asking)
+        return await backend.explain(flow_state(tracker), user_text(tracker))
 
 
 class ValidateGuideForm(FormValidationAction):

@@ -183,6 +183,8 @@ class GuideDialogue:
         picked = answers.parse_items(guide, text) if choice is None else []
         if picked:
             return self._items_chosen(guide, picked, state)
+        if choice is None and (why := self._explanation(guide, state, text)):
+            return Reply(messages=[why], slots={"guide_items": None})
         msgs: list[m.Message] = [m.TextMessage(text=self.say("items_not_understood"), guide=ref)]
         msgs += self._switch_offer(state, text)
         return Reply(messages=msgs, slots={"guide_items": None})
@@ -216,6 +218,9 @@ class GuideDialogue:
             return Reply(slots={"guide_question": DONE, "pending_question": None})
         values = {c.value: c for c in question.choices}
         picked = values.get(choice) if choice else answers.match_choice(question, text)
+        if picked is None and choice is None and (why := self._explanation(guide, state, text)):
+            # “为什么要结婚证” in the middle of the questions: answer it; the form asks again.
+            return Reply(messages=[why], slots={"guide_question": None})
         if picked is None:
             msgs: list[m.Message] = [
                 m.TextMessage(text=self.say("answer_not_understood", question=question), guide=_ref(guide))
@@ -301,20 +306,8 @@ class GuideDialogue:
 
     # --- side questions ------------------------------------------------------------------
 
-    def explain(self, state: FlowState, text: str, requested_slot: str | None = None) -> Reply:
-        # An answer that merely sounds like a question (“是本县户籍”) is still an answer: when
-        # the words fit what is being asked, take them as such and let the form go on.
-        if requested_slot == "guide_question":
-            answered = self.question_interpret(state, text, None, None)
-            if not answered.messages and "answers" in answered.slots:
-                return answered
-        elif requested_slot == "guide_items" and (guide := self._guide(state)) and (
-            answers.wants_all(text) or answers.parse_items(guide, text)
-        ):
-            return self.items_interpret(state, text, None, None)
-        guide = self._guide(state)
-        if guide is None:
-            return Reply(messages=[self._with_featured(self.say("explain_no_guide"))])
+    def _explanation(self, guide: Guide, state: FlowState, text: str) -> m.TextMessage | None:
+        """Why the material the text names is needed, or None when it names none of the guide's."""
         norm = normalize(text)
         items = state.guide_items or state.last_items or default_items(guide)
         # “户口本” may name the father's or the mother's: prefer the one this user's list has.
@@ -328,14 +321,22 @@ class GuideDialogue:
                 rank = (material.id in in_list, len(n))
                 if n and n in norm and (best is None or rank > best[0]):
                     best = (rank, material)
-        ref = _ref(guide)
         if best is None:
-            names = [x.name for x in guide.materials]
-            return Reply(messages=[m.TextMessage(text=self.say("explain_unknown", guide=guide, names=names), guide=ref)])
+            return None
         material = best[1]
         reason = exemption(material, self.catalog.licences, guide, items)
-        return Reply(messages=[m.TextMessage(
-            text=self.say("explain", material=material, exempt_reason=reason), guide=ref)])
+        return m.TextMessage(text=self.say("explain", material=material, exempt_reason=reason), guide=_ref(guide))
+
+    def explain(self, state: FlowState, text: str) -> Reply:
+        guide = self._guide(state)
+        if guide is None:
+            return Reply(messages=[self._with_featured(self.say("explain_no_guide"))])
+        explanation = self._explanation(guide, state, text)
+        if explanation is None:
+            names = [x.name for x in guide.materials]
+            text = self.say("explain_unknown", guide=guide, names=names)
+            return Reply(messages=[m.TextMessage(text=text, guide=_ref(guide))])
+        return Reply(messages=[explanation])
 
     def reply(self, key: str, state: FlowState | None = None) -> Reply:
         if key == "help":

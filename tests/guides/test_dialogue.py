@@ -515,3 +515,21 @@ def test_templates_are_strict_and_sandboxed(tmp_path: Path) -> None:
 def test_payload_helper() -> None:
     assert payload("help") == "/help"
     assert payload("choose", choice="全部") == '/choose{"choice": "全部"}'
+
+
+def test_mid_question_an_answer_wins_and_a_why_question_is_explained() -> None:
+    from bot.guides.catalog import build_catalog
+    from bot.guides.checklist import default_items
+    from bot.guides.dialogue import FlowState, GuideDialogue
+
+    dialogue = GuideDialogue(build_catalog(Path(__file__).resolve().parents[2] / "guides"))
+    guide = dialogue.catalog.guides["newborn"]
+    state = FlowState(guide_id="newborn", guide_items=default_items(guide), answers={"married": "unmarried"},
+                      pending_question="local_hukou")
+    # Sounds like a question about 户籍, but it is the answer to the question being asked.
+    answered = dialogue.question_interpret(state, "是本县户籍", None, None)
+    assert answered.messages == [] and answered.slots["answers"]["local_hukou"] == "local"
+    # A real why-question: explained, nothing answered, the same question is asked again.
+    why = dialogue.question_interpret(state, "为什么要照片", None, None)
+    assert why.slots == {"guide_question": None}
+    assert "照片" in why.messages[0].text and why.messages[0].guide.id == "newborn"

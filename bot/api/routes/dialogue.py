@@ -39,10 +39,6 @@ class TurnRequest(BaseModel):
     guide_id: str | None = None
 
 
-class ExplainRequest(TurnRequest):
-    requested_slot: str | None = None  # set while the guide form is asking something
-
-
 class StateRequest(BaseModel):
     state: FlowState = Field(default_factory=FlowState)
 
@@ -109,8 +105,8 @@ def checklist(body: ChecklistRequest, dialogue: Dialogue, session: SessionDep) -
 
 
 @router.post("/explain")
-def explain(body: ExplainRequest, dialogue: Dialogue) -> Reply:
-    return dialogue.explain(body.state, body.text, body.requested_slot)
+def explain(body: TurnRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.explain(body.state, body.text)
 
 
 @router.post("/reply")
