@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz
 
 from bot.guides.schema import Guide
@@ -26,11 +27,32 @@ def normalize(text: str) -> str:
     return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
+# Initials and finals that pinyin IMEs and Henan speech blur (模糊音): 社保 typed as 舍保.
+_BLURRED = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("ing", "in"), ("eng", "en"))
+
+
+def _blur(syllable: str) -> str:
+    for sharp, blurred in _BLURRED:
+        syllable = syllable.replace(sharp, blurred)
+    return syllable
+
+
+def sound(text: str) -> str:
+    """The normalized text as blurred toneless pinyin, one syllable per character, space-framed.
+
+    Most typos typed on a phone are homophones picked from the IME's list (公祖房, 注消, 年抱):
+    in sound they are the phrase itself. Framing with spaces keeps syllables whole in `in` tests.
+    """
+    syllables = lazy_pinyin(text, errors=lambda chars: list(chars))
+    return " " + " ".join(_blur(s) for s in syllables) + " "
+
+
 @dataclass(frozen=True)
 class Phrase:
     text: str
     weight: float
     fuzzy: bool
+    sound: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,7 @@ AMBIGUOUS_MIN = 3.0
 FUZZY_MIN_RATIO = 74.0  # one wrong character in four (75) is still the phrase
 CONTAINED_SCORE = 3.0
 LONE_MIN = 3.0  # the only guide the words point to at all
+HOMOPHONE_SHARE = 0.85  # a phrase that only sounds right is nearly, not quite, the phrase
 
 
 def _typo_ratio(phrase: str, text: str) -> float:
@@ -99,19 +122,23 @@ class GuideMatcher:
             core = guide.title.removesuffix(_SUFFIX)
             names = dict.fromkeys(normalize(p) for p in [guide.title, core, *guide.aliases])
             self._phrases[guide.id] = [
-                Phrase(n, _phrase_score(n), fuzzy=len(n) >= 4) for n in names if len(n) >= 2
+                Phrase(n, _phrase_score(n), fuzzy=len(n) >= 4, sound=sound(n)) for n in names if len(n) >= 2
             ]
-            self._keywords[guide.id] = [k for k in dict.fromkeys(normalize(k) for k in guide.keywords) if k]
+            keywords = [k for k in dict.fromkeys(normalize(k) for k in guide.keywords) if k]
+            self._keywords[guide.id] = [(k, sound(k)) for k in keywords]
             self._items[guide.id] = [
                 n for n in dict.fromkeys(normalize(i.short_title or i.title) for i in guide.items) if len(n) >= 3
             ]
 
-    def score(self, guide_id: str, text: str) -> Match:
+    def score(self, guide_id: str, text: str, text_sound: str | None = None) -> Match:
+        text_sound = text_sound if text_sound is not None else sound(text)
         best = 0.0
         evidence: list[str] = []
         for phrase in self._phrases[guide_id]:
             if phrase.text in text:
                 value = phrase.weight
+            elif phrase.sound in text_sound:
+                value = phrase.weight * HOMOPHONE_SHARE
             elif len(text) >= 2 and text in phrase.text:
                 # A short text inside a long alias (“公积金”) only hints: enough to be offered
                 # as a choice, never enough to be picked alone over a real hit elsewhere.
@@ -124,7 +151,7 @@ class GuideMatcher:
                 value = 0.0
             if value > best:
                 best, evidence = value, [phrase.text]
-        hits = [k for k in self._keywords[guide_id] if k in text]
+        hits = [k for k, k_sound in self._keywords[guide_id] if k in text or (len(k) >= 2 and k_sound in text_sound)]
         keyword_score = sum(3.0 if len(k) >= 2 else 1.5 for k in hits[:4])
         item_hits = [i for i in self._items[guide_id] if i in text]
         item_score = 3.0 * min(len(item_hits), 2)
@@ -137,7 +164,8 @@ class GuideMatcher:
         norm = normalize(text)
         if not norm:
             return []
-        matches = [self.score(gid, norm) for gid in self._phrases]
+        norm_sound = sound(norm)
+        matches = [self.score(gid, norm, norm_sound) for gid in self._phrases]
         return sorted((m for m in matches if m.score > 0), key=lambda m: (-m.score, m.guide_id))
 
     def identify(self, text: str, limit: int = 3) -> Identification:

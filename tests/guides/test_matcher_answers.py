@@ -55,12 +55,16 @@ def test_identify_none_when_nothing_is_named(matcher: GuideMatcher, text: str) -
 
 def test_identify_forgives_one_wrong_character(matcher: GuideMatcher, newborn: Guide) -> None:
     # “办出生证明” (5 characters) is an alias of newborn; one character wrong gives a partial ratio of 80,
-    # above FUZZY_MIN_RATIO (76), and no keyword of any guide is in the text: found by fuzziness alone.
+    # above FUZZY_MIN_RATIO, and no keyword of any guide is in the text, not even by sound: found by
+    # fuzziness alone. (“办出声证明” is a homophone and is found by sound, keywords included.)
     assert "办出生证明" in newborn.aliases
-    result = matcher.identify("办出声证明")
+    result = matcher.identify("办出土证明")
     assert result.outcome == "found", result
     assert result.best is not None and result.best.guide_id == "newborn"
     assert result.best.evidence == ("办出生证明",)
+    homophone = matcher.identify("办出声证明")
+    assert homophone.best is not None and homophone.best.guide_id == "newborn"
+    assert homophone.best.evidence[0] == "办出生证明"
 
 
 def test_identify_ambiguous_offers_the_close_ones() -> None:
@@ -243,3 +247,27 @@ def test_a_homophone_typo_in_a_three_character_alias_still_finds_the_guide() -> 
     assert _one_typo_in_three("公租房", "公租方咋申请")
     assert not _one_typo_in_three("公租房", "房租公")  # the first character must stand
     assert not _one_typo_in_three("公租房", "公司法人")  # one of three is not enough
+
+
+@pytest.mark.parametrize(
+    ("text", "guide_id"),
+    [
+        ("公祖房咋申请", "public_rental_housing"),  # 租 typed as its homophone 祖
+        ("舍保卡丢了咋补", "social_security_card"),  # she for shè: 舍 picked from the IME list
+        ("营业执照注消", "enterprise_deregistration"),
+        ("残急证在哪办", "disability_services"),
+    ],
+)
+def test_homophone_typos_find_the_guide(matcher: GuideMatcher, text: str, guide_id: str) -> None:
+    result = matcher.identify(text)
+    assert result.best is not None and result.best.guide_id == guide_id, result
+
+
+def test_sound_is_blurred_pinyin_framed_by_spaces() -> None:
+    from bot.guides.matcher import sound
+
+    assert sound("社保卡") == sound("舍保卡") == " se bao ka "
+    assert sound("注销") == sound("注消")
+    assert sound("ab") == " a b "  # letters stay letters, one per position
+    # Whole syllables only: “an” (安) must not be found inside “zhan” (站).
+    assert sound("安") not in sound("车站")
