@@ -15,9 +15,11 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.api.routes import chat, dialogue, guides, health, notices
+from bot.api.routes import auth, chat, dialogue, guides, health, notices, wechat
+from bot.api.sessions import make_signer
 from bot.channels import web
 from bot.channels.rasa import RasaClient
+from bot.channels.wechat.setup import open_mini_program, open_official_account
 from bot.config import ROOT, Settings, get_settings
 from bot.guides.catalog import CatalogStore
 from bot.store.db import make_engine, upgrade_database
@@ -62,7 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Alembic, not create_all: every process starts on the migrated schema.
         await asyncio.to_thread(upgrade_database, settings.database_url)
         app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)
+        app.state.wechat = open_official_account(settings, app.state.rasa)
+        app.state.mini_program = open_mini_program(settings)
         yield
+        if app.state.wechat is not None:
+            await app.state.wechat.aclose()
         await app.state.rasa.aclose()
         app.state.engine.dispose()
 
@@ -71,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.catalog_store = CatalogStore(settings.guides_dir, settings.guides_check_interval)
     app.state.known_intents = known_intents(ROOT / "dialogues" / "domain.yml")
+    app.state.sessions = make_signer(settings)
+    app.state.wechat = None
+    app.state.mini_program = None
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -83,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": _validation_message(exc)})
 
-    for router in (health.router, chat.router, dialogue.router, guides.router, notices.router, web.router):
+    routers = (health.router, auth.router, chat.router, dialogue.router, guides.router, notices.router, wechat.router, web.router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app

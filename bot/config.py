@@ -21,6 +21,29 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     max_text_chars: int = 500  # a chat message longer than this is refused with a clear note
     guides_check_interval: float = 1.0
+    # Where links in chat messages point (the notice page): WeChat shows absolute URLs only.
+    public_base_url: str = "http://localhost:8000"
+
+    # WeChat official account (公众号). Safe mode (AES) when wechat_aes_key is set.
+    wechat_token: str | None = None
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_aes_key: str | None = None
+    # Where the WeChat client sends API calls: WeChat's own by default, a loopback fake in tests.
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    # WeChat waits 5 s for a passive reply; answer within this budget or switch to 客服消息.
+    wechat_reply_budget_seconds: float = 4.0
+    wechat_max_body_bytes: int = 64 * 1024
+    wechat_max_clock_skew_seconds: int = 300
+
+    # The 豫事办 mini-program: with mp_app_id set, /api/v1/chat requires a session token.
+    mp_app_id: str | None = None
+    mp_app_secret: str | None = None
+    # Signs session tokens; required with mp_app_id (all bot processes must share it).
+    session_secret: str | None = None
+    session_ttl_seconds: int = 2 * 3600
+    # The /chat page signs in as an anonymous, clearly marked demo identity.
+    demo_chat_enabled: bool = True
 
 
 @lru_cache

@@ -160,14 +160,34 @@ class Stack:
         if only_rasa:
             self.wait(timeout)
             return
-        self._spawn("bot", [sys.executable, "-m", "uvicorn", "bot.app:create_app", "--factory",
-                            "--host", "127.0.0.1", "--port", str(self.bot_port), "--no-access-log",
-                            # Longer than the action server's idle connections live (see actions/backend.py),
-                            # so the bot never closes a connection the client is about to reuse.
-                            "--timeout-keep-alive", "30"],
+        self._spawn("bot", self._bot_command(self.bot_port),
                     {**common, "RASA_URL": self.rasa_url, "BOT_PORT": str(self.bot_port),
                      **({"REDIS_URL": self.redis_url} if self.redis_url else {})})
         self.wait(timeout)
+
+    def start_bot(self, name: str, port: int, env: dict[str, str], timeout: float = 60.0) -> str:
+        """One more bot process beside the stack's (another replica, or one with other settings)."""
+        self._spawn(name, self._bot_command(port), {"PYTHONUNBUFFERED": "1", **self.env, "BOT_PORT": str(port),
+                                                    **({"REDIS_URL": self.redis_url} if self.redis_url else {}), **env})
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.processes[name].poll() is not None:
+                raise LaunchError(f"{name} exited with {self.processes[name].returncode}; see {self.log_dir / (name + '.log')}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                    return url
+            if time.monotonic() > deadline:
+                raise LaunchError(f"{name} not ready after {timeout:.0f}s")
+            time.sleep(0.3)
+
+    @staticmethod
+    def _bot_command(port: int) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "bot.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
+                "--no-access-log",
+                # Longer than the action server's idle connections live (see actions/backend.py),
+                # so the bot never closes a connection the client is about to reuse.
+                "--timeout-keep-alive", "30"]
 
     def wait(self, timeout: float) -> None:
         checks = {

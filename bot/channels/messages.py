@@ -33,6 +33,9 @@ class ChoicesMessage(BaseModel):
     text: str
     choices: list[Choice]
     guide: GuideRef | None = None
+    # The text numbers a list of its own (the sub-items): a typed number refers to that list, so
+    # text channels must not number the choices too.
+    numbered_text: bool = False
 
 
 class ChecklistItem(BaseModel):

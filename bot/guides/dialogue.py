@@ -141,7 +141,7 @@ class GuideDialogue:
             m.Choice(title=f"全部办理（{n}项）", payload=payload("choose", choice="all"), guide=ref),
             m.Choice(title="只办其中几项", payload=payload("choose", choice="some"), guide=ref),
         ]
-        return Reply(messages=[m.ChoicesMessage(text=text, choices=choices, guide=ref)])
+        return Reply(messages=[m.ChoicesMessage(text=text, choices=choices, guide=ref, numbered_text=True)])
 
     def _items_chosen(self, guide: Guide, item_ids: list[str], state: FlowState) -> Reply:
         titles = [i.short_title or i.title for i in guide.items if i.id in item_ids]

@@ -194,7 +194,8 @@ def test_rasa_messages_come_back_typed(client: TestClient, fake_rasa: Callable[.
     assert response.status_code == 200
     assert response.json()["messages"] == [
         {"type": "text", "text": "好的", "guide": ref},
-        {"type": "choices", "text": "请选择", "choices": [{"title": "全部", "payload": "/choose", "guide": None}], "guide": None},
+        {"type": "choices", "text": "请选择", "choices": [{"title": "全部", "payload": "/choose", "guide": None}], "guide": None,
+         "numbered_text": False},
     ]
 
 

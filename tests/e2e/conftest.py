@@ -6,11 +6,13 @@ not disturbed, and the tracker store really is Redis whenever one answers.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,10 +21,31 @@ import pytest
 from bot.config import ROOT
 from bot.launcher import Stack, ensure_redis, free_port, redis_answers
 from bot.training import ensure_model, rasa_bin
+from tests.fakes.wechat_api import FakeWeChatAPI
+
+
+@dataclass(frozen=True)
+class WeChatAccount:
+    """The official account the stack's bot serves at /wechat (safe mode), and WeChat's fake API."""
+
+    token: str
+    app_id: str
+    secret: str
+    aes_key: str
+    api: FakeWeChatAPI
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def wechat() -> Iterator[WeChatAccount]:
+    app_id = "wxe2e" + secrets.token_hex(6)  # unique: the access_token lives in the shared Redis
+    secret = secrets.token_hex(16)
+    with FakeWeChatAPI(apps={app_id: secret}) as api:
+        yield WeChatAccount(token="e2etoken" + secrets.token_hex(4), app_id=app_id, secret=secret,
+                            aes_key=base64.b64encode(os.urandom(32)).decode().rstrip("="), api=api)
+
+
+@pytest.fixture(scope="session")
+def stack(wechat: WeChatAccount) -> Iterator[Stack]:
     if not rasa_bin().exists():
         pytest.fail("Rasa venv missing: run `make test` (it creates .venv-rasa)")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -39,7 +62,10 @@ def stack() -> Iterator[Stack]:
         redis_url=redis_url,
         key_prefix="e2e" + secrets.token_hex(4),
         log_dir=Path(tempfile.mkdtemp(prefix="e2e-logs-")),
-        env={"DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='e2e-db-')}/e2e.db", "GUIDES_DIR": str(guides_dir)},
+        env={"DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='e2e-db-')}/e2e.db", "GUIDES_DIR": str(guides_dir),
+             "PUBLIC_BASE_URL": "https://yishiban.example.cn",
+             "WECHAT_TOKEN": wechat.token, "WECHAT_APP_ID": wechat.app_id, "WECHAT_APP_SECRET": wechat.secret,
+             "WECHAT_AES_KEY": wechat.aes_key, "WECHAT_API_BASE_URL": wechat.api.url},
     )
     running.guides_dir = guides_dir  # type: ignore[attr-defined]
     running.start(timeout=300)

@@ -7,12 +7,14 @@ import logging
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from bot.api.deps import get_rasa
+from bot.api.sessions import InvalidSession, SessionSigner
 from bot.channels import messages as m
-from bot.channels.rasa import RasaClient, RasaUnavailable, to_messages
+from bot.channels.conversation import converse
+from bot.channels.rasa import RasaClient, RasaUnavailable
 from bot.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,8 @@ _PAYLOAD = re.compile(r"^/(?P<intent>[a-z_]{1,40})(?P<entities>\{.{0,500}\})?$",
 
 
 class ChatRequest(BaseModel):
-    user_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-.:@]+$")
+    # Without MP_APP_ID the caller names the user; with it, the session token does (and this is ignored).
+    user_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-.:@]+$")
     text: str | None = None
     payload: str | None = Field(default=None, max_length=600)
 
@@ -68,16 +71,34 @@ def check_payload(payload: str, known_intents: frozenset[str]) -> str:
     return payload.strip()
 
 
+def chat_user(body: ChatRequest, request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """Who is talking: the session token's user when there is one (required with MP_APP_ID)."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(status_code=401, detail="登录凭证格式不对，请重新登录")
+        signer: SessionSigner = request.app.state.sessions
+        try:
+            return signer.verify(token.strip()).user_id
+        except InvalidSession as exc:
+            raise HTTPException(status_code=401, detail="登录已过期或无效，请重新登录") from exc
+    if request.app.state.settings.mp_app_id:
+        raise HTTPException(status_code=401, detail="请先登录")
+    if body.user_id is None:
+        raise HTTPException(status_code=422, detail="缺少 user_id（用户标识）")
+    return body.user_id
+
+
 @router.post("/chat")
-async def chat(body: ChatRequest, request: Request, rasa: Annotated[RasaClient, Depends(get_rasa)]) -> ChatResponse:
+async def chat(
+    body: ChatRequest, request: Request, rasa: Annotated[RasaClient, Depends(get_rasa)],
+    user_id: Annotated[str, Depends(chat_user)],
+) -> ChatResponse:
     # The model validator guarantees exactly one of payload and text.
     message = check_payload(body.payload, request.app.state.known_intents) if body.payload is not None else str(body.text)
     try:
-        output = await rasa.send(body.user_id, message)
+        messages = await converse(rasa, user_id, message)
     except RasaUnavailable as exc:
         log.error("rasa unavailable: %s", exc)
         raise HTTPException(status_code=503, detail="服务暂时繁忙，请稍后再试") from exc
-    messages = to_messages(output)
-    if not messages:
-        messages = [m.TextMessage(text="抱歉，我没太明白。您可以换个说法，或者说“你能办什么”看看。")]
     return ChatResponse(messages=messages)

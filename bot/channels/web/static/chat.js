@@ -5,7 +5,6 @@
   "use strict";
 
   const API_URL = "/api/v1/chat";
-  const USER_KEY = "yishiban_user_id";
   const REQUEST_TIMEOUT_MS = 30000;
 
   const WELCOME_TEXT =
@@ -24,43 +23,65 @@
   let lastGuideId = null;
   let typingRow = null;
 
-  /* ---------------- identity ---------------- */
+  /* ---------------- identity ----------------
+   * The page signs in as an anonymous demo identity (POST /api/v1/auth/demo): a signed,
+   * expiring token whose user id starts with "demo-", shown in the top bar. The mini-program
+   * signs in with wx.login instead; the chat API takes the user from the token. */
 
-  let memoryUserId = null;
+  const SESSION_KEY = "yishiban_demo_session";
+  const AUTH_URL = "/api/v1/auth/demo";
+  let memorySession = null;
 
-  function randomId() {
+  function storedSession() {
+    let session = memorySession;
     try {
-      if (window.crypto && typeof window.crypto.getRandomValues === "function") {
-        const bytes = new Uint8Array(8);
-        window.crypto.getRandomValues(bytes);
-        return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-      }
+      const raw = localStorage.getItem(SESSION_KEY);
+      if (raw) session = JSON.parse(raw);
     } catch (e) {
-      /* fall through */
+      /* storage unavailable (private mode) or damaged: use memory */
     }
-    return (Date.now().toString(36) + Math.random().toString(36).slice(2, 10)).slice(0, 16);
+    if (!session || typeof session.token !== "string") return null;
+    if (typeof session.expires_at === "number" && session.expires_at * 1000 < Date.now() + 60000) return null;
+    return session;
   }
 
-  function newUserId() {
-    const id = "web-" + randomId();
-    memoryUserId = id;
-    try {
-      localStorage.setItem(USER_KEY, id);
-    } catch (e) {
-      /* storage unavailable (private mode): keep it in memory */
-    }
-    return id;
+  function showIdentity(session) {
+    const $who = document.getElementById("chat-identity");
+    if ($who) $who.textContent = session ? "匿名演示身份 " + String(session.user_id || "").slice(0, 13) : "";
   }
 
-  function getUserId() {
+  async function newSession() {
+    const res = await fetch(AUTH_URL, { method: "POST", headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!res.ok) throw new Error("auth " + res.status);
+    const data = await res.json();
+    const session = { token: data.token, user_id: data.user_id, expires_at: data.expires_at };
+    memorySession = session;
     try {
-      const stored = localStorage.getItem(USER_KEY);
-      if (stored) return stored;
+      localStorage.setItem(SESSION_KEY, JSON.stringify(session));
     } catch (e) {
-      if (memoryUserId) return memoryUserId;
+      /* keep it in memory */
     }
-    if (memoryUserId) return memoryUserId;
-    return newUserId();
+    showIdentity(session);
+    return session;
+  }
+
+  async function getSession(renew) {
+    const session = renew ? null : storedSession();
+    if (session) {
+      showIdentity(session);
+      return session;
+    }
+    return newSession();
+  }
+
+  function forgetSession() {
+    memorySession = null;
+    try {
+      localStorage.removeItem(SESSION_KEY);
+    } catch (e) {
+      /* ignore */
+    }
+    showIdentity(null);
   }
 
   /* ---------------- DOM helpers ---------------- */
@@ -594,13 +615,19 @@
     return "请求失败（" + status + "），请稍后再试。";
   }
 
-  async function post(body) {
+  async function post(body, renewed) {
     const ctrl = typeof AbortController === "function" ? new AbortController() : null;
     const timer = ctrl ? setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS) : null;
     try {
+      let session;
+      try {
+        session = await getSession(false);
+      } catch (e) {
+        return { ok: false, error: "无法建立演示会话，请稍后再试。" };
+      }
       const res = await fetch(API_URL, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", Authorization: "Bearer " + session.token },
         body: JSON.stringify(body),
         signal: ctrl ? ctrl.signal : undefined,
         credentials: "same-origin",
@@ -610,6 +637,10 @@
         data = await res.json();
       } catch (e) {
         data = null;
+      }
+      if (res.status === 401 && !renewed) {
+        forgetSession(); // expired or from an earlier server: sign in again, once
+        return post(body, true);
       }
       if (!res.ok) return { ok: false, error: errorText(res.status, data) };
       if (!data || typeof data !== "object") return { ok: false, error: "服务返回了无法识别的内容，请稍后再试。" };
@@ -634,7 +665,7 @@
     showTyping();
     let result;
     try {
-      result = await post(Object.assign({ user_id: getUserId() }, body));
+      result = await post(body, false);
     } finally {
       if (gen === generation) {
         removeTyping();
@@ -679,13 +710,8 @@
 
   function resetSession() {
     generation += 1;
-    try {
-      localStorage.removeItem(USER_KEY);
-    } catch (e) {
-      /* ignore */
-    }
-    memoryUserId = null;
-    newUserId();
+    forgetSession();
+    getSession(true).catch(() => showIdentity(null));
     removeTyping();
     setBusy(false);
     while ($messages.firstChild) $messages.removeChild($messages.firstChild);
@@ -713,6 +739,6 @@
 
   $reset.addEventListener("click", resetSession);
 
-  getUserId();
+  getSession(false).catch(() => showIdentity(null));
   renderWelcome();
 })();
