@@ -15,6 +15,7 @@ from bot.api.sessions import AUDIENCE, ISSUER, InvalidSession, SessionSigner
 
 ANSWER = [{"text": "您好"}]
 SECRET = "a test secret of at least thirty-two bytes"
+OTHER_SECRET = "another secret, just as long as the first one"
 
 
 def _swap_subject(token: str, subject: str) -> str:
@@ -36,7 +37,7 @@ def test_issue_and_verify_round_trip() -> None:
 @pytest.mark.parametrize(
     "make_token",
     [
-        pytest.param(lambda: SessionSigner("another secret, just as long as the first one", 60).issue("oOPENID123")[0], id="forged-other-secret"),
+        pytest.param(lambda: SessionSigner(OTHER_SECRET, 60).issue("oOPENID123")[0], id="forged-other-secret"),
         pytest.param(lambda: jwt.encode({"sub": "oX", "iat": 1, "exp": int(time.time()) - 5, "iss": ISSUER, "aud": AUDIENCE},
                                         SECRET, algorithm="HS256"), id="expired"),
         pytest.param(lambda: _swap_subject(SessionSigner(SECRET, 60).issue("oOPENID123")[0], "oSOMEONE_ELSE"), id="tampered"),
