@@ -109,3 +109,36 @@ def nlu_eval(
     from bot.nlu_eval import main
 
     raise typer.Exit(code=main(heldout, rasa_url or None, guides_only))
+
+
+@app.command("wechat-menu")
+def wechat_menu(
+    push: bool = typer.Option(False, "--push", help="推送到公众号（需要 WECHAT_APP_ID、WECHAT_APP_SECRET、REDIS_URL）"),
+) -> None:
+    """显示（或推送）guides/templates/wechat/menu.yml 中的公众号菜单。"""
+    import json
+
+    import redis as redis_lib
+    from pydantic import ValidationError
+
+    from bot.channels.wechat.client import SharedTokenClient
+    from bot.channels.wechat.menu import load_menu
+    from bot.config import get_settings
+
+    settings = get_settings()
+    try:
+        menu = load_menu(settings.guides_dir)
+    except (OSError, ValidationError) as exc:
+        typer.echo(f"菜单文件有误：{exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    body = menu.to_wechat()
+    typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    if not push:
+        return
+    if not (settings.wechat_app_id and settings.wechat_app_secret and settings.redis_url):
+        typer.echo("推送需要 WECHAT_APP_ID、WECHAT_APP_SECRET 和 REDIS_URL", err=True)
+        raise typer.Exit(code=2)
+    client = SharedTokenClient(settings.wechat_app_id, settings.wechat_app_secret, settings.wechat_api_base_url,
+                               redis_lib.Redis.from_url(settings.redis_url))
+    client.menu.create(body)
+    typer.echo("已推送到公众号")

@@ -26,13 +26,12 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.fakes.serve import ServedApp
+from tests.fakes.serve import ServedApp, ServedFake
 
 ERRMSG: dict[int, str] = {
     -1: "system error",
@@ -76,7 +75,7 @@ class _LoginCode:
     used: bool = False
 
 
-class FakeWeChatAPI:
+class FakeWeChatAPI(ServedFake):
     """The fake server: `start()` serves it, `url` is its base ("http://127.0.0.1:PORT").
 
     Point wechatpy at it with `client.API_BASE_URL = f"{fake.url}/cgi-bin/"` (and
@@ -106,23 +105,6 @@ class FakeWeChatAPI:
         self._calls: list[dict[str, Any]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self._served.url
-
-    def start(self) -> Self:
-        self._served.start()
-        return self
-
-    def stop(self) -> None:
-        self._served.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
     # -- control and inspection (test thread) ------------------------------------------------
 
@@ -286,6 +268,25 @@ class FakeWeChatAPI:
         @app.post("/cgi-bin/message/custom/send")
         async def custom_send(request: Request) -> dict[str, Any]:
             return await self._send(request, "custom")
+
+        @app.post("/cgi-bin/menu/create")
+        async def menu_create(request: Request) -> dict[str, Any]:
+            """The custom menu: kept as the latest one WeChat would show (recorded as kind "menu")."""
+            token = request.query_params.get("access_token")
+            try:
+                payload = json.loads(await request.body())
+            except ValueError:
+                payload = None
+            with self._lock:
+                errcode, appid = self._check_token(token)
+                if errcode == 0 and not (isinstance(payload, dict) and isinstance(payload.get("button"), list)):
+                    errcode = 40016  # invalid button
+                self._log("/cgi-bin/menu/create", errcode, kind="menu", appid=appid)
+                if errcode:
+                    return error(errcode)
+                self._sent.append({"kind": "menu", "path": "/cgi-bin/menu/create", "touser": None, "content": None,
+                                   "payload": payload, "time": time.time(), "access_token": token, "appid": appid})
+                return error(0)
 
         @app.post("/cgi-bin/message/template/send")
         async def template_send(request: Request) -> dict[str, Any]:

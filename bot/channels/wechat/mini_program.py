@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from redis.exceptions import LockError, RedisError
 from requests import RequestException
 from wechatpy.exceptions import WeChatClientException
 
@@ -36,7 +37,8 @@ class MiniProgram:
                 raise LoginRefused(str(exc.errmsg)) from exc
             log.error("code2session failed: %s %s", exc.errcode, exc.errmsg)
             raise LoginUnavailable(str(exc.errmsg)) from exc
-        except RequestException as exc:
+        except (RequestException, RedisError, LockError) as exc:
+            # WeChat unreachable, or the shared token store (Redis) down or its refresh lock busy.
             raise LoginUnavailable(str(exc)) from exc
         openid = result.get("openid") if isinstance(result, dict) else None
         if not isinstance(openid, str) or not openid:

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from requests import RequestException
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.replies import TextReply
 
-from bot.channels.conversation import converse
+from bot.channels.conversation import NOT_UNDERSTOOD, converse
 from bot.channels.rasa import RasaClient, RasaUnavailable
 from bot.channels.wechat.client import SharedTokenClient
 from bot.channels.wechat.inbound import Inbound, InboundVerifier
@@ -82,10 +83,22 @@ class OfficialAccount:
 
     async def handle(self, inbound: Inbound) -> str | None:
         """The passive reply (XML, encrypted in safe mode), or None for WeChat's `success`."""
-        claimed = await self.redis.set(f"{self.key_prefix}:seen:{inbound.dedupe_key}", "1", nx=True, ex=SEEN_TTL_SECONDS)
+        try:
+            claimed = await self.redis.set(f"{self.key_prefix}:seen:{inbound.dedupe_key}", "1", nx=True, ex=SEEN_TTL_SECONDS)
+        except RedisError:
+            # Without Redis a retry could not be told from a new message: say so, process nothing.
+            log.exception("redis unavailable; wechat message from %s not processed", mask(inbound.openid))
+            return self._passive(inbound, self._named("busy").parts[0])
         if not claimed:
             log.info("wechat retry dropped: %s from %s", inbound.dedupe_key, mask(inbound.openid))
             return None
+        try:
+            return await self._reply(inbound)
+        except RedisError:
+            log.exception("redis failed while answering %s", mask(inbound.openid))
+            return self._passive(inbound, self._named("busy").parts[0])
+
+    async def _reply(self, inbound: Inbound) -> str | None:
         said = await self._what_the_user_says(inbound)
         if said is None:
             return None
@@ -123,6 +136,8 @@ class OfficialAccount:
             return await self._typed(inbound.openid, recognition)
         if message.type == "event":
             if message.event in ("subscribe", "subscribe_scan"):
+                # A returning follower: numbers typed after the welcome must not pick old choices.
+                await self.redis.delete(f"{self.key_prefix}:choices:{inbound.openid}")
                 return self._named("welcome")
             if message.event == "click":
                 says = load_menu(self.guides_dir).says(message.key or "")
@@ -179,6 +194,8 @@ class OfficialAccount:
             log.error("rasa unavailable for wechat: %s", exc)
             return self._named("busy")
         rendered = self.renderer.render(messages)
+        if not rendered.parts:  # nothing printable (e.g. only empty texts): never leave the user without a word
+            return Answer(split_text(NOT_UNDERSTOOD), [])
         key = f"{self.key_prefix}:choices:{openid}"
         if rendered.choices:
             await self.redis.set(key, json.dumps(rendered.choices, ensure_ascii=False), ex=CHOICES_TTL_SECONDS)
