@@ -314,6 +314,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machine_line(info: dict[str, Any]) -> str:
+    return (f"nproc {info['nproc']}, {info['cpu_model']}, {info['mem_gib']} GiB, "
+            f"kernel {info['kernel']}, python {info['python']}, load {info['loadavg_at_start']}")
+
+
+def command_line() -> str:
+    """The exact command that ran this script, to paste back into a shell."""
+    return f"cd {shlex.quote(os.getcwd())} && " + shlex.join(
+        [os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else sys.executable,
+         *sys.argv])
+
+
 def free_ports(n: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < n:
@@ -341,10 +353,15 @@ def find_model(explicit: str | None) -> Path:
 
 
 def delete_keys(client: redis.Redis, prefix: str) -> int:
+    return delete_matching(client, f"{prefix}:*")
+
+
+def delete_matching(client: redis.Redis, match: str) -> int:
+    """Delete every key matching the glob pattern `match` (SCAN, in batches); how many were deleted."""
     deleted = 0
     with contextlib.suppress(redis.RedisError):
         batch = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=500):
+        for key in client.scan_iter(match=match, count=500):
             batch.append(key)
             if len(batch) >= 500:
                 deleted += client.delete(*batch)
@@ -562,14 +579,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    command = f"cd {shlex.quote(os.getcwd())} && " + shlex.join(
-        [os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else sys.executable,
-         *sys.argv])
+    command = command_line()
     info = machine()
     started = dt.datetime.now(dt.UTC).astimezone()
     print(f"command: {command}")
-    print(f"machine: nproc {info['nproc']}, {info['cpu_model']}, {info['mem_gib']} GiB, "
-          f"kernel {info['kernel']}, python {info['python']}, load {info['loadavg_at_start']}")
+    print(f"machine: {machine_line(info)}")
     print(f"date:    {started.isoformat(timespec='seconds')}")
     print(f"load:    {args.users} users x {args.conversations} conversations x {args.rounds} rounds per target, "
           f"max {args.max_turns} turns per conversation, think time {args.think_ms:g} ms, timeout {args.timeout:g}s")

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     guides_dir: Path = ROOT / "guides"
     database_url: str = f"sqlite:///{ROOT / 'var' / 'yishiban.db'}"
     redis_url: str | None = None
+    # Namespaces this deployment's keys in a shared Redis (Rasa's stores use the same prefix).
+    redis_key_prefix: str = "yishiban"
     max_text_chars: int = 500  # a chat message longer than this is refused with a clear note
     guides_check_interval: float = 1.0
     # Where links in chat messages point (the notice page): WeChat shows absolute URLs only.

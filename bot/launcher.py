@@ -160,15 +160,12 @@ class Stack:
         if only_rasa:
             self.wait(timeout)
             return
-        self._spawn("bot", self._bot_command(self.bot_port),
-                    {**common, "RASA_URL": self.rasa_url, "BOT_PORT": str(self.bot_port),
-                     **({"REDIS_URL": self.redis_url} if self.redis_url else {})})
+        self._spawn("bot", self._bot_command(self.bot_port), self._bot_env(self.bot_port))
         self.wait(timeout)
 
     def start_bot(self, name: str, port: int, env: dict[str, str], timeout: float = 60.0) -> str:
         """One more bot process beside the stack's (another replica, or one with other settings)."""
-        self._spawn(name, self._bot_command(port), {"PYTHONUNBUFFERED": "1", **self.env, "BOT_PORT": str(port),
-                                                    **({"REDIS_URL": self.redis_url} if self.redis_url else {}), **env})
+        self._spawn(name, self._bot_command(port), {**self._bot_env(port), **env})
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while True:
@@ -180,6 +177,10 @@ class Stack:
             if time.monotonic() > deadline:
                 raise LaunchError(f"{name} not ready after {timeout:.0f}s")
             time.sleep(0.3)
+
+    def _bot_env(self, port: int) -> dict[str, str]:
+        return {"PYTHONUNBUFFERED": "1", **self.env, "RASA_URL": self.rasa_url, "BOT_PORT": str(port),
+                "REDIS_KEY_PREFIX": self.key_prefix, **({"REDIS_URL": self.redis_url} if self.redis_url else {})}
 
     @staticmethod
     def _bot_command(port: int) -> list[str]:

@@ -43,6 +43,7 @@ def open_official_account(settings: Settings, rasa: RasaClient) -> OfficialAccou
         guides_dir=settings.guides_dir,
         reply_budget=settings.wechat_reply_budget_seconds,
         max_text_chars=settings.max_text_chars,
+        key_prefix=f"{settings.redis_key_prefix}:wx",
     )
 
 
