@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.api.routes import auth, chat, dialogue, guides, health, notices, wechat
+from bot.api.routes import auth, chat, complaints, dialogue, guides, health, notices, wechat
 from bot.api.sessions import make_signer
 from bot.channels import web
 from bot.channels.rasa import RasaClient
@@ -92,7 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": _validation_message(exc)})
 
-    routers = (health.router, auth.router, chat.router, dialogue.router, guides.router, notices.router, wechat.router, web.router)
+    routers = (
+        health.router, auth.router, chat.router, dialogue.router, guides.router, notices.router, complaints.router, wechat.router,
+        web.router,
+    )
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")

@@ -16,11 +16,13 @@ from bot.config import ROOT
 app = typer.Typer(help="一件事一次办 助手", no_args_is_help=True, add_completion=False)
 guides_app = typer.Typer(help="guides/ 中的“一件事”内容", no_args_is_help=True)
 app.add_typer(guides_app, name="guides")
+staff_app = typer.Typer(help="工作人员账号（有诉即办工单处理）", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
 
 
 @guides_app.command("lint")
 def guides_lint(directory: Path = typer.Option(ROOT / "guides", "--dir", help="guides 目录")) -> None:
-    """检查 guides/ 下所有文件：格式、证照代码、问题和条件、别名冲突。"""
+    """检查 guides/ 下所有文件：格式、证照代码、问题和条件、别名冲突，以及有诉即办分办规则。"""
     from bot.guides.lint import lint_directory
 
     problems = lint_directory(directory)
@@ -142,3 +144,71 @@ def wechat_menu(
                                redis_lib.Redis.from_url(settings.redis_url))
     client.menu.create(body)
     typer.echo("已推送到公众号")
+
+
+@staff_app.command("add")
+def staff_add(
+    username: str = typer.Argument(..., help="用户名（2–64 个字符：字母、汉字、数字和 _ . @ -）"),
+    department: str = typer.Option(..., "--department", "-d", help="所在部门，与 guides/complaints/rules.yml 部门名录一致"),
+    admin: bool = typer.Option(False, "--admin", help="管理员：可处理所有部门的工单"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="从标准输入读取密码（第一行），不提示"),
+    new_department: bool = typer.Option(False, "--new-department", help="部门不在已知部门中也照样添加"),
+) -> None:
+    """添加工作人员账号（密码以 argon2id 哈希保存）。数据库由 DATABASE_URL 指定。"""
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+    from bot.complaints.rules import known_departments, rules_store
+    from bot.complaints.staff import StaffError, check_password, create_staff
+    from bot.config import Settings
+    from bot.guides.loader import load_directory
+    from bot.store.db import make_engine, make_sessionmaker, upgrade_database
+
+    settings = Settings()
+    department = department.strip()
+    if not new_department:
+        rules = rules_store(settings.guides_dir).get()
+        if (canonical := rules.canonical(department)) != department:
+            typer.echo(f"部门 “{department}” 按部门名录记为 “{canonical}”")
+            department = canonical
+        # The rules' directory first; reading every guide only when the department is not there.
+        known = rules.departments if department in rules.departments else known_departments(
+            rules, load_directory(settings.guides_dir).guides.values()
+        )
+        if department not in known:
+            close = [d for d in known if department and (department in d or d in department)]
+            hint = f"（是不是：{'、'.join(close[:5])}？）" if close else ""
+            typer.echo(f"部门 “{department}” 不在已知部门中{hint}；确实是新部门请加 --new-department", err=True)
+            raise typer.Exit(code=2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("密码", hide_input=True, confirmation_prompt="再输入一次密码")
+    try:
+        check_password(password)
+    except StaffError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+
+    role = "admin" if admin else "staff"
+    try:
+        upgrade_database(settings.database_url)
+        engine = make_engine(settings.database_url)
+    except SQLAlchemyError as exc:
+        typer.echo(f"数据库不可用：{type(exc).__name__}", err=True)
+        raise typer.Exit(code=1) from exc
+    try:
+        with make_sessionmaker(engine)() as session:
+            account = create_staff(session, username, department, password, role)
+            session.commit()
+    except StaffError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    except IntegrityError as exc:
+        typer.echo(f"用户名 {username.strip().lower()} 已存在", err=True)
+        raise typer.Exit(code=1) from exc
+    except SQLAlchemyError as exc:
+        typer.echo(f"保存失败：{type(exc).__name__}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"已添加工作人员 {account.username}（{account.department}，{'管理员' if admin else '工作人员'}）")

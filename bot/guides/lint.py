@@ -129,4 +129,6 @@ def lint_loaded(loaded: LoadedGuides) -> list[Problem]:
 
 
 def lint_directory(directory: Path) -> list[Problem]:
-    return lint_loaded(load_directory(directory))
+    from bot.complaints.rules import lint_rules  # complaints/rules.yml: 有诉即办 categories and routing
+
+    return lint_loaded(load_directory(directory)) + lint_rules(directory)

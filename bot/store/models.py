@@ -98,3 +98,8 @@ class Notice(Base):
 
     def __repr__(self) -> str:  # no user id here: reprs end up in logs and tracebacks
         return f"Notice(guide_id={self.guide_id!r}, created_at={self.created_at!r})"
+
+
+# Every model on Base must be imported with it, so Alembic (env.py, autogenerate) and the drift
+# test see the whole schema. Imported last: those modules import Base from here.
+from bot.complaints import models as _complaint_models  # noqa: E402, F401

@@ -4,6 +4,8 @@
     '138****5678'
     >>> mask("110101199003071234")
     '110101********1234'
+    >>> mask("0373-5551234")
+    '0373-****34'
     >>> mask("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")
     'oUpF****eS6o'
 
@@ -18,6 +20,7 @@ import re
 _MOBILE = re.compile(r"^(?P<cc>\+?86[- ]?)?(?P<num>1[3-9]\d{9})$")
 _ID_18 = re.compile(r"^\d{17}[\dXx]$")  # 居民身份证号码
 _ID_15 = re.compile(r"^\d{15}$")  # 一代身份证号码
+_LANDLINE = re.compile(r"^(?P<area>0\d{2,3})[- ]?(?P<local>\d{7,8})$")  # 固定电话: 0373-5551234
 _STARS = "****"
 
 
@@ -27,7 +30,8 @@ def mask(value: object) -> str:
     Mainland mobile numbers (optionally +86) keep the first 3 and last 4 digits; 18-digit (and old
     15-digit) ID-card numbers keep the first 6 (region) and last 4; anything else (openids, user
     ids, notice ids) keeps at most a third of its characters, with a fixed number of stars so the
-    length is not given away. ``None`` or an empty value gives ``"-"``.
+    length is not given away. Landlines (0373-5551234) keep the area code and the last 2 digits.
+    ``None`` or an empty value gives ``"-"``.
     """
     if value is None:
         return "-"
@@ -41,6 +45,8 @@ def mask(value: object) -> str:
         return f"{text[:6]}{'*' * 8}{text[-4:]}"
     if _ID_15.match(text):
         return f"{text[:6]}{'*' * 5}{text[-4:]}"
+    if match := _LANDLINE.match(text):
+        return f"{match['area']}-{_STARS}{match['local'][-2:]}"
     n = len(text)
     if n <= 6:
         return _STARS
