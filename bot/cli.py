@@ -75,8 +75,9 @@ def run() -> None:
         rasa_port=int(os.environ.get("RASA_PORT", "5005")),
         action_port=int(os.environ.get("ACTION_PORT", "5055")),
         redis_url=redis_url,
+        with_worker=True,
     )
-    typer.echo("starting Rasa, the action server and the bot (Rasa takes about half a minute to load) ...")
+    typer.echo("starting Rasa, the action server, the bot and the worker (Rasa takes about half a minute to load) ...")
     stack.start()
     typer.echo(
         f"\n  web chat     {stack.bot_url}/chat\n  chat API     {stack.bot_url}/api/v1/chat\n"
@@ -212,3 +213,14 @@ def staff_add(
     finally:
         engine.dispose()
     typer.echo(f"已添加工作人员 {account.username}（{account.department}，{'管理员' if admin else '工作人员'}）")
+
+
+@app.command()
+def worker() -> None:
+    """后台任务进程（arq）：超期投诉督办等定时任务。"""
+    from arq.worker import run_worker
+
+    from bot.worker import worker_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_worker(worker_settings())  # type: ignore[arg-type]

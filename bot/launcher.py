@@ -118,6 +118,7 @@ class Stack:
     log_dir: Path = ROOT / "var" / "log"
     env: dict[str, str] = field(default_factory=dict)
     enable_rasa_api: bool = False
+    with_worker: bool = False  # the arq worker (scheduled sweeps); needs Redis
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -161,6 +162,8 @@ class Stack:
             self.wait(timeout)
             return
         self._spawn("bot", self._bot_command(self.bot_port), self._bot_env(self.bot_port))
+        if self.with_worker and self.redis_url:
+            self._spawn("worker", [sys.executable, "-m", "bot", "worker"], self._bot_env(self.bot_port))
         self.wait(timeout)
 
     def start_bot(self, name: str, port: int, env: dict[str, str], timeout: float = 60.0) -> str:

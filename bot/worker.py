@@ -1,0 +1,60 @@
+"""The background worker: arq, a real Redis job queue, for scheduled sweeps (and later push sending).
+
+`python -m bot worker` runs it; `make run` starts one beside the bot. The cron jobs are `unique`,
+so several workers (one per machine) still run each sweep once per slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from bot.complaints.service import escalate_overdue_job
+from bot.config import get_settings
+from bot.store.db import make_engine, upgrade_database
+
+log = logging.getLogger(__name__)
+
+SWEEP_MINUTES = set(range(0, 60, 10))  # 督办 sweep every ten minutes
+
+
+def queue_name(prefix: str) -> str:
+    return f"{prefix}:jobs"
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    await asyncio.to_thread(upgrade_database, settings.database_url)
+    ctx["engine"] = make_engine(settings.database_url)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    ctx["engine"].dispose()
+
+
+async def sweep_overdue(ctx: dict[str, Any]) -> list[str]:
+    """督办: escalate every ticket past its deadline (recorded as an event on the ticket)."""
+    escalated = await asyncio.to_thread(escalate_overdue_job, ctx["engine"])
+    if escalated:
+        log.warning("督办: %d overdue ticket(s) escalated: %s", len(escalated), ", ".join(escalated))
+    return escalated
+
+
+def worker_settings() -> dict[str, Any]:
+    """arq's settings, from the environment (REDIS_URL is required: the queue lives there)."""
+    settings = get_settings()
+    if not settings.redis_url:
+        raise RuntimeError("the worker needs REDIS_URL: its job queue is in Redis")
+    return {
+        "functions": [sweep_overdue],
+        "cron_jobs": [cron(sweep_overdue, minute=SWEEP_MINUTES, unique=True, run_at_startup=True)],
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": queue_name(settings.redis_key_prefix),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "handle_signals": True,
+    }
