@@ -17,6 +17,11 @@ BACKEND_URL = os.environ.get("BACKEND_URL", "http://127.0.0.1:8000").rstrip("/")
 TIMEOUT = aiohttp.ClientTimeout(total=float(os.environ.get("BACKEND_TIMEOUT_SECONDS", "10")))
 
 FLOW_SLOTS = ("guide_id", "guide_items", "items_draft", "answers", "pending_question", "last_items")
+# The complaint form's slots (guide_id too: the 一件事 just used pre-fills what the complaint is about).
+COMPLAINT_SLOTS = (
+    "guide_id", "complaint_text", "complaint_subject", "complaint_guide_id", "complaint_place", "complaint_phone",
+    "complaint_confirm", "complaint_editing", "complaint_key", "complaint_opening",
+)
 
 
 @dataclass
@@ -74,6 +79,30 @@ class BackendClient:
 
     async def reply(self, key: str, state: dict[str, Any]) -> Reply:
         return await self._post("reply", {"key": key, "state": state})
+
+    # --- the complaint conversation (/api/v1/dialogue/complaint/...) ---------------------------
+
+    async def complaint_start(self, state: dict[str, Any], text: str) -> Reply:
+        return await self._post("complaint/start", {"state": state, "text": text})
+
+    async def complaint_prompt(self, slot: str, state: dict[str, Any]) -> Reply:
+        return await self._post("complaint/prompt", {"slot": slot, "state": state})
+
+    async def complaint_interpret(self, slot: str, state: dict[str, Any], text: str, choice: str | None) -> Reply:
+        return await self._post("complaint/interpret", {"slot": slot, "state": state, "text": text, "choice": choice})
+
+    async def complaint_submit(self, state: dict[str, Any], user_id: str, channel: str, choice: str | None) -> Reply:
+        body = {"state": state, "user_id": user_id, "channel": channel, "choice": choice}
+        return await self._post("complaint/submit", body)
+
+    async def complaint_stop(self, state: dict[str, Any]) -> Reply:
+        return await self._post("complaint/stop", {"state": state})
+
+    async def complaint_status(self, user_id: str) -> Reply:
+        return await self._post("complaint/status", {"user_id": user_id})
+
+    async def complaint_rate(self, user_id: str, ticket_no: str | None, rating: str | None, text: str) -> Reply:
+        return await self._post("complaint/rate", {"user_id": user_id, "ticket_no": ticket_no, "rating": rating, "text": text})
 
 
 backend = BackendClient()

@@ -8,7 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import FLOW_SLOTS, Reply
+from actions.backend import COMPLAINT_SLOTS, FLOW_SLOTS, Reply
 
 SORRY = {"type": "text", "text": "系统有点忙，请稍后再试一次。您刚才的进度已经保存。"}
 
@@ -21,6 +21,20 @@ def flow_state(tracker: Tracker) -> dict[str, Any]:
         if state.get(name) is not None and not isinstance(state[name], list):
             state[name] = None  # a raw text the form extracted, not yet validated
     return state
+
+
+def complaint_state(tracker: Tracker) -> dict[str, Any]:
+    return {name: tracker.get_slot(name) for name in COMPLAINT_SLOTS}
+
+
+CHANNELS = ("web", "wechat", "mp")
+
+
+def channel(tracker: Tracker) -> str:
+    """The channel the user wrote through: the bot passes it as the REST message's metadata."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    value = metadata.get("channel") if isinstance(metadata, dict) else None
+    return value if value in CHANNELS else "web"
 
 
 def user_text(tracker: Tracker) -> str:

@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.api.routes import auth, chat, complaints, dialogue, guides, health, notices, wechat
+from bot.admin.routes import install as install_staff_desk
+from bot.api.routes import auth, chat, complaint_dialogue, complaints, dialogue, guides, health, notices, wechat
 from bot.api.sessions import make_signer
 from bot.channels import web
 from bot.channels.rasa import RasaClient
@@ -94,9 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     routers = (
         health.router, auth.router, chat.router, dialogue.router, guides.router, notices.router, complaints.router, wechat.router,
-        web.router,
+        web.router, complaint_dialogue.router,
     )
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
+    install_staff_desk(app, settings)  # the staff desk: /admin pages, /admin/api, /admin/static
     return app

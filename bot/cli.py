@@ -81,6 +81,7 @@ def run() -> None:
     stack.start()
     typer.echo(
         f"\n  web chat     {stack.bot_url}/chat\n  chat API     {stack.bot_url}/api/v1/chat\n"
+        f"  staff desk   {stack.bot_url}/admin  (accounts: python -m bot staff add)\n"
         f"  health       {stack.bot_url}/healthz\n  API docs     {stack.bot_url}/docs\n"
         f"  Rasa         {stack.rasa_url}\n  actions      http://127.0.0.1:{stack.action_port}\n"
         f"  logs         {stack.log_dir}\n\nCtrl-C stops everything."

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     # The /chat page signs in as an anonymous, clearly marked demo identity.
     demo_chat_enabled: bool = True
 
+    # The staff desk (/admin): server-side sessions, ended after this long in any case or when idle.
+    admin_session_hours: float = 8.0
+    admin_idle_minutes: float = 30.0
+    # Failed logins per username and address within the window before further tries are refused.
+    admin_login_max_failures: int = 5
+    admin_login_window_minutes: float = 15.0
+
 
 @lru_cache
 def get_settings() -> Settings:

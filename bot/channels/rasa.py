@@ -28,11 +28,13 @@ class RasaClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def send(self, sender: str, message: str) -> list[dict[str, Any]]:
+    async def send(self, sender: str, message: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """``metadata`` (e.g. the channel) reaches the actions as the tracker's latest_message["metadata"]."""
+        body: dict[str, Any] = {"sender": sender, "message": message}
+        if metadata:
+            body["metadata"] = metadata
         try:
-            response = await self._client.post(
-                f"{self.base_url}/webhooks/rest/webhook", json={"sender": sender, "message": message}
-            )
+            response = await self._client.post(f"{self.base_url}/webhooks/rest/webhook", json=body)
             response.raise_for_status()
         except (httpx.TransportError, httpx.HTTPStatusError) as exc:
             raise RasaUnavailable(str(exc)) from exc

@@ -190,7 +190,7 @@ def _refuse_delete(*_: object) -> None:
 
 
 class StaffAccount(Base):
-    """A member of staff who works the complaint queue of one department (the desk comes later)."""
+    """A member of staff who works the complaint queue of one department at the desk (bot/admin)."""
 
     __tablename__ = "staff_accounts"
 

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from bot.complaints import notifications
 from bot.complaints.calendar import deadline_for, local_date
 from bot.complaints.models import (
     DISSATISFIED,
@@ -439,6 +440,7 @@ def answer(session: Session, ticket: Ticket, text: str, actor: Actor, *, now: da
     ticket.rated_at = None
     _append(session, ticket, EventKind.ANSWERED, from_status, actor, now, note=body, data={"by": ticket.answered_by})
     _flush(session, ticket)
+    notifications.record_answer(session, ticket, now)  # the citizen is told in their channel (same transaction)
     log.info("ticket %s answered by %s", ticket.no, ticket.answered_by)
     return ticket
 

@@ -1,8 +1,8 @@
 """Staff accounts: argon2id password hashes (argon2-cffi, RFC 9106 defaults) and account creation.
 
-Only what the staff desk will need to sign people in; the desk itself (login pages, sessions)
-comes later. Hashes are PHC strings (``$argon2id$v=19$m=65536,t=3,p=4$...``) that carry their own
-parameters, so ``needs_rehash`` can upgrade them at the next successful login.
+What the staff desk (bot/admin: sign-in pages, sessions) needs to sign people in. Hashes are PHC
+strings (``$argon2id$v=19$m=65536,t=3,p=4$...``) that carry their own parameters, so
+``needs_rehash`` can upgrade them at the next successful login.
 """
 
 from __future__ import annotations

@@ -102,4 +102,6 @@ class Notice(Base):
 
 # Every model on Base must be imported with it, so Alembic (env.py, autogenerate) and the drift
 # test see the whole schema. Imported last: those modules import Base from here.
+from bot.admin import models as _admin_models  # noqa: E402, F401
 from bot.complaints import models as _complaint_models  # noqa: E402, F401
+from bot.complaints import notifications as _notifications  # noqa: E402, F401

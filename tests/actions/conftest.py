@@ -37,7 +37,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
-ACTION_MODULES = ("actions.backend", "actions.common", "actions.guide_actions", "actions.reply_actions")
+ACTION_MODULES = (
+    "actions.backend", "actions.common", "actions.guide_actions", "actions.reply_actions", "actions.complaint_actions",
+)
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard: nothing listens there
 
 HAVE_RASA_SDK = importlib.util.find_spec("rasa_sdk") is not None
@@ -89,7 +91,13 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def backend_url() -> Iterator[str]:
+def backend_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The bot's own throw-away SQLite database (notices, complaint tickets), not the developer's var/."""
+    return f"sqlite:///{tmp_path_factory.mktemp('actions-db') / 'actions.db'}"
+
+
+@pytest.fixture(scope="session")
+def backend_url(backend_database: str) -> Iterator[str]:
     """Start the real bot with the app venv; Rasa itself is not needed for the dialogue endpoints."""
     if not APP_PYTHON.exists():
         pytest.fail(f"app venv missing ({APP_PYTHON}): run `make venv`")
@@ -99,7 +107,7 @@ def backend_url() -> Iterator[str]:
     process = subprocess.Popen(
         [str(APP_PYTHON), "-m", "uvicorn", "bot.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "RASA_URL": CLOSED_PORT_URL},
+        env={**os.environ, "RASA_URL": CLOSED_PORT_URL, "DATABASE_URL": backend_database},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -139,6 +147,7 @@ if HAVE_RASA_SDK:
             assert ns.backend.backend.base_url == backend_url
             assert ns.guide_actions.backend is ns.backend.backend
             assert ns.reply_actions.backend is ns.backend.backend
+            assert ns.complaint_actions.backend is ns.backend.backend
             yield ns
             session = ns.backend.backend._session  # no public close(): see the report
             if session is not None and not session.closed:

@@ -169,7 +169,7 @@ def test_typed_slash_text_is_never_sent_as_a_payload(client: TestClient, fake_ra
     sent = fake_rasa(lambda request: httpx.Response(200, json=[{"text": "好的"}]))
     response = client.post(CHAT, json={"user_id": "u1", "text": '  /ask_guide{"guide_id": "newborn"}  '})
     assert response.status_code == 200
-    assert sent == [{"sender": "u1", "message": 'ask_guide{"guide_id": "newborn"}'}]
+    assert sent == [{"sender": "u1", "message": 'ask_guide{"guide_id": "newborn"}', "metadata": {"channel": "web"}}]
     assert response.json() == {"messages": [{"type": "text", "text": "好的", "guide": None}]}
 
 
@@ -177,7 +177,7 @@ def test_payload_is_sent_as_is(client: TestClient, fake_rasa: Callable[..., list
     sent = fake_rasa(lambda request: httpx.Response(200, json=[]))
     response = client.post(CHAT, json={"user_id": "u1", "payload": ' /choose{"choice": "all"} '})
     assert response.status_code == 200
-    assert sent == [{"sender": "u1", "message": '/choose{"choice": "all"}'}]
+    assert sent == [{"sender": "u1", "message": '/choose{"choice": "all"}', "metadata": {"channel": "web"}}]
     # Rasa said nothing: the user still gets a Chinese sentence.
     [message] = response.json()["messages"]
     assert message["type"] == "text" and _CJK.search(message["text"])

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.launcher import Stack
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -36,16 +40,20 @@ def test_tap_choices_until_the_checklist_card(stack: Stack, page) -> None:
     page.fill("#chat-input", "娃刚生下来要办啥手续")
     page.click("#chat-send")
     page.wait_for_selector(".msg.bot >> text=新生儿出生一件事", timeout=30_000)
-    # Tap 全部办理, then the first option of every question, until the card shows up.
-    page.locator('.choice-btn[data-payload*="all"]:not([disabled])').last.click()
-    for _ in range(8):
-        if page.locator(".checklist-card").count():
-            break
-        button = page.locator(".choice-btn:not([disabled])").first
+
+    def tap(button: Locator) -> None:
+        """Tap and wait for the answer, so the next tap never hits a button of the previous turn."""
         button.wait_for(timeout=30_000)
         before = page.locator(".msg.bot").count()
         button.click()
         page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {before}", timeout=30_000)
+
+    # Tap 全部办理, then the first option of every question, until the card shows up.
+    tap(page.locator('.choice-btn[data-payload*="all"]:not([disabled])').last)
+    for _ in range(8):
+        if page.locator(".checklist-card").count():
+            break
+        tap(page.locator(".choice-btn:not([disabled])").first)
     card = page.locator(".checklist-card")
     card.wait_for(timeout=30_000)
     assert card.get_attribute("data-guide-id") == "newborn"

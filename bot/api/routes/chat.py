@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -15,6 +17,7 @@ from bot.api.sessions import InvalidSession, SessionSigner
 from bot.channels import messages as m
 from bot.channels.conversation import converse
 from bot.channels.rasa import RasaClient, RasaUnavailable
+from bot.complaints.notifications import deliver_pending
 from bot.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,13 @@ def check_payload(payload: str, known_intents: frozenset[str]) -> str:
     return payload.strip()
 
 
-def chat_user(body: ChatRequest, request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    channel: Literal["web", "mp"]  # a mini-program session, or the web chat (demo identity or a named user)
+
+
+def chat_user(body: ChatRequest, request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
     """Who is talking: the session token's user when there is one (required with MP_APP_ID)."""
     if authorization:
         scheme, _, token = authorization.partition(" ")
@@ -79,26 +88,29 @@ def chat_user(body: ChatRequest, request: Request, authorization: Annotated[str 
             raise HTTPException(status_code=401, detail="登录凭证格式不对，请重新登录")
         signer: SessionSigner = request.app.state.sessions
         try:
-            return signer.verify(token.strip()).user_id
+            session = signer.verify(token.strip())
         except InvalidSession as exc:
             raise HTTPException(status_code=401, detail="登录已过期或无效，请重新登录") from exc
+        return Caller(session.user_id, "web" if session.demo else "mp")
     if request.app.state.settings.mp_app_id:
         raise HTTPException(status_code=401, detail="请先登录")
     if body.user_id is None:
         raise HTTPException(status_code=422, detail="缺少 user_id（用户标识）")
-    return body.user_id
+    return Caller(body.user_id, "web")
 
 
 @router.post("/chat")
 async def chat(
     body: ChatRequest, request: Request, rasa: Annotated[RasaClient, Depends(get_rasa)],
-    user_id: Annotated[str, Depends(chat_user)],
+    caller: Annotated[Caller, Depends(chat_user)],
 ) -> ChatResponse:
     # The model validator guarantees exactly one of payload and text.
     message = check_payload(body.payload, request.app.state.known_intents) if body.payload is not None else str(body.text)
     try:
-        messages = await converse(rasa, user_id, message)
+        messages = await converse(rasa, caller.user_id, message, caller.channel)
     except RasaUnavailable as exc:
         log.error("rasa unavailable: %s", exc)
         raise HTTPException(status_code=503, detail="服务暂时繁忙，请稍后再试") from exc
-    return ChatResponse(messages=messages)
+    # Answers to the user's complaints since the last turn come first (each once), then the reply.
+    notes = await asyncio.to_thread(deliver_pending, request.app.state.engine, caller.user_id, caller.channel)
+    return ChatResponse(messages=[*(m.TextMessage(text=note) for note in notes), *messages])

@@ -8,7 +8,7 @@
 
 Errors are Chinese ``{"detail": ...}``: 404 (not this user's ticket), 409 (the status does not allow
 it), 422 (invalid input, e.g. the phone number), 503 (database busy or down); never a 500.
-The staff side (transfer, answer, return, ...) is bot.complaints.service, for the desk to come.
+The staff side (transfer, answer, return, ...) is bot.complaints.service, worked through the desk (bot/admin).
 """
 
 from __future__ import annotations

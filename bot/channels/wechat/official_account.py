@@ -189,7 +189,7 @@ class OfficialAccount:
 
     async def _converse(self, openid: str, said: str) -> Answer:
         try:
-            messages = await converse(self.rasa, openid, said)
+            messages = await converse(self.rasa, openid, said, channel="wechat")
         except RasaUnavailable as exc:
             log.error("rasa unavailable for wechat: %s", exc)
             return self._named("busy")

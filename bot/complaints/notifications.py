@@ -1,0 +1,158 @@
+"""Telling citizens about their tickets: a pending notification per answer, delivered by a channel.
+
+When a department answers a ticket (bot.complaints.service.answer), a ``CitizenNotification`` row is
+written in the same transaction: "您的投诉 TS… 已有答复：…，请对处理结果评价". The channels deliver
+it in their own way (issue 4, point 4):
+
+- the web chat and the mini-program (``POST /api/v1/chat``): prepended, as a text message, to the
+  user's next reply (``deliver_pending``), then marked delivered;
+- WeChat (the official account): a 客服消息 inside the 48-hour window, else a template or subscribe
+  message. Not done yet: rows of tickets filed through WeChat (``channel='wechat'``) stay pending
+  until that push exists.
+
+A newer answer to the same ticket (after 不满意 reopened it) supersedes a notification still
+pending, so a citizen is never told an answer that was replaced. Delivery is claimed with a
+conditional UPDATE (``status='pending'``), so two chat turns arriving together deliver a
+notification once, on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, Engine, ForeignKey, Index, String, Text, UniqueConstraint, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bot.store.models import Base, utcnow
+from bot.store.privacy import mask
+
+if TYPE_CHECKING:  # bot.store.models imports this module while bot.complaints.models may be half-loaded
+    from bot.complaints.models import Ticket
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERED, SUPERSEDED = "pending", "delivered", "superseded"
+NOTIFICATION_STATUSES: tuple[str, ...] = (PENDING, DELIVERED, SUPERSEDED)
+NOTIFICATION_KINDS: tuple[str, ...] = ("answered",)
+# The chat API serves the web chat and the mini-program; WeChat tickets wait for the WeChat push.
+CHAT_CHANNELS: tuple[str, ...] = ("web", "mp")
+MAX_PER_TURN = 5  # at most this many are prepended to one reply; the rest come with the next ones
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class CitizenNotification(Base):
+    """Something a citizen must be told about their ticket, until a channel has delivered it."""
+
+    __tablename__ = "citizen_notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))  # the ticket's owner; never log in full
+    channel: Mapped[str] = mapped_column(String(16))  # where the ticket came from: where to tell them
+    kind: Mapped[str] = mapped_column(String(16))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    event_seq: Mapped[int]  # the ticket event this tells about (the 答复)
+    text: Mapped[str] = mapped_column(Text)  # what the citizen reads, as it was when recorded
+    status: Mapped[str] = mapped_column(String(12), default=PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+    delivered_via: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "event_seq"),
+        Index("ix_citizen_notifications_user_id_status", "user_id", "status"),
+        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+        CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),
+    )
+
+    def __repr__(self) -> str:  # no user id: reprs end up in logs
+        return f"CitizenNotification(id={self.id!r}, ticket_id={self.ticket_id!r}, status={self.status!r})"
+
+
+def answer_text(category: str, no: str, answer: str) -> str:
+    return f"您的{category} {no} 已有答复：{answer}\n请对处理结果评价（非常满意、满意、基本满意、不满意、非常不满意）。"
+
+
+def record_answer(session: Session, ticket: Ticket, now: datetime | None = None) -> CitizenNotification:
+    """A pending notification of the ticket's current answer, whose last event is the 答复.
+
+    Flushed; the caller commits (with the answer, in one transaction).
+    """
+    now = now or utcnow()
+    session.execute(
+        update(CitizenNotification)
+        .where(CitizenNotification.ticket_id == ticket.id, CitizenNotification.status == PENDING)
+        .values(status=SUPERSEDED, delivered_at=now, delivered_via=None)
+        .execution_options(synchronize_session=False)
+    )
+    note = CitizenNotification(
+        user_id=ticket.user_id, channel=ticket.channel, kind="answered", ticket_id=ticket.id, event_seq=ticket.event_seq,
+        text=answer_text(ticket.category, ticket.no, ticket.answer or ""), status=PENDING, created_at=now,
+    )
+    session.add(note)
+    session.flush()
+    return note
+
+
+def pending_notifications(
+    session: Session, user_id: str, channels: Iterable[str] | None = None, limit: int = MAX_PER_TURN
+) -> list[CitizenNotification]:
+    """The user's undelivered notifications, oldest first (only of tickets from ``channels``, if given)."""
+    query = select(CitizenNotification).where(CitizenNotification.user_id == user_id, CitizenNotification.status == PENDING)
+    if channels is not None:
+        query = query.where(CitizenNotification.channel.in_(list(channels)))
+    return list(session.scalars(query.order_by(CitizenNotification.id).limit(limit)))
+
+
+def mark_delivered(session: Session, ids: Sequence[int], via: str, now: datetime | None = None) -> list[int]:
+    """Mark these notifications delivered through ``via``; the ids this call actually claimed.
+
+    An id already delivered (by a concurrent turn) or superseded is left alone and not returned,
+    so the caller shows only what it claimed. The caller commits.
+    """
+    now = now or utcnow()
+    claimed: list[int] = []
+    for note_id in ids:
+        result = session.execute(
+            update(CitizenNotification)
+            .where(CitizenNotification.id == note_id, CitizenNotification.status == PENDING)
+            .values(status=DELIVERED, delivered_at=now, delivered_via=via)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(note_id)
+    return claimed
+
+
+def deliver_pending(engine: Engine, user_id: str, via: str, channels: Iterable[str] = CHAT_CHANNELS) -> list[str]:
+    """For a chat turn: claim the user's pending notifications, commit, and return their texts.
+
+    Never raises for a database problem: the chat answers without the notifications then, and
+    they stay pending for the next turn.
+    """
+    channels = tuple(channels)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            # Most turns have nothing to deliver: find that out with one read, and no lock.
+            if not pending_notifications(session, user_id, channels, limit=1):
+                session.rollback()
+                return []
+            session.rollback()
+            if engine.dialect.name == "sqlite":
+                # Take the write lock before reading what to claim (see bot.complaints.service.begin_write).
+                session.execute(text("UPDATE citizen_notifications SET id = id WHERE 1 = 0"))
+            notes = pending_notifications(session, user_id, channels)
+            claimed = set(mark_delivered(session, [n.id for n in notes], via))
+            session.commit()
+    except SQLAlchemyError:
+        log.exception("notifications for %s could not be delivered; they stay pending", mask(user_id))
+        return []
+    if claimed:
+        log.info("delivered %d notification(s) to %s via %s", len(claimed), mask(user_id), via)
+    return [n.text for n in notes if n.id in claimed]
