@@ -118,8 +118,12 @@ def alembic_config(url: str | URL | None = None, *, connection: Connection | Non
     return config
 
 
-def upgrade_database(url: str | URL, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` (``alembic upgrade head``). Idempotent."""
+def upgrade_database(url: str | URL, revision: str = "heads") -> None:
+    """Create or upgrade the schema to ``revision`` (``alembic upgrade heads``). Idempotent.
+
+    ``heads``, not ``head``: capabilities developed side by side may each add a migration on the
+    same parent (an Alembic branch) until a merge revision joins them; start-up applies them all.
+    """
     command.upgrade(alembic_config(url), revision)
 
 

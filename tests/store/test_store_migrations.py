@@ -18,17 +18,17 @@ from bot.store.db import alembic_config, downgrade_database, make_engine, normal
 from bot.store.models import Base
 
 
-def _head() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+def _head() -> set[str]:
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    assert heads
+    return heads
 
 
-def _current(url: URL) -> str | None:
+def _current(url: URL) -> set[str] | None:
     engine = make_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return set(MigrationContext.configure(connection).get_current_heads()) or None
     finally:
         engine.dispose()
 
@@ -93,7 +93,7 @@ def test_migrations_on_a_caller_connection(database_url: URL) -> None:
     engine = make_engine(database_url, poolclass=NullPool)
     try:
         with engine.begin() as connection:
-            command.upgrade(alembic_config(connection=connection), "head")
+            command.upgrade(alembic_config(connection=connection), "heads")
         assert "notices" in _tables(database_url)
     finally:
         engine.dispose()
@@ -105,7 +105,7 @@ def test_alembic_ini_and_database_url_env(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["configure_logger"] = False  # keep pytest's logging set-up
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
     assert db.exists()
     assert "notices" in _tables(normalize_url(f"sqlite:///{db}"))
 
@@ -119,7 +119,7 @@ def test_offline_sql(url: str, expected: str) -> None:
     buffer = io.StringIO()
     config = alembic_config(url)
     config.output_buffer = buffer
-    command.upgrade(config, "head", sql=True)
+    command.upgrade(config, "heads", sql=True)
     sql = buffer.getvalue()
     assert expected in sql
     assert "ix_notices_user_id_created_at" in sql
