@@ -14,7 +14,7 @@ from bot.channels import messages as m
 from bot.complaints.phones import INVALID
 from bot.complaints.rules import Rules
 from bot.guides.catalog import Catalog
-from bot.guides.complaint_dialogue import (
+from bot.complaints.dialogue import (
     DECLINED,
     NONE,
     ComplaintDialogue,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from bot.api.deps import get_catalog
 from bot.api.routes.complaints import get_rules
-from bot.guides.complaint_dialogue import Channel, ComplaintDialogue, ComplaintState, Slot
+from bot.complaints.dialogue import Channel, ComplaintDialogue, ComplaintState, Slot
 from bot.guides.dialogue import Reply
 from bot.store.db import SessionDep
 
