@@ -23,6 +23,7 @@ from bot.channels.rasa import RasaClient
 from bot.channels.wechat.setup import open_mini_program, open_official_account
 from bot.config import ROOT, Settings, get_settings
 from bot.guides.catalog import CatalogStore
+from bot.guides.versions import DatabaseSource
 from bot.store.db import make_engine, upgrade_database
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="一件事一次办 助手", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
-    app.state.catalog_store = CatalogStore(settings.guides_dir, settings.guides_check_interval)
+    # The files in guides/ with the versions staff published in the browser over them; every
+    # process polls the database's publication marker, so a publish reaches all of them in seconds.
+    app.state.catalog_store = CatalogStore(
+        settings.guides_dir, settings.guides_check_interval, DatabaseSource(lambda: app.state.engine)
+    )
     app.state.known_intents = known_intents(ROOT / "dialogues" / "domain.yml")
     app.state.sessions = make_signer(settings)
     app.state.wechat = None

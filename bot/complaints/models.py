@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, event
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, event, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base, utcnow
@@ -200,6 +200,9 @@ class StaffAccount(Base):
     role: Mapped[str] = mapped_column(String(8), default="staff")
     password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
     active: Mapped[bool] = mapped_column(default=True)
+    # May edit the dialogue guides of the department in the browser (/admin/guides); administrators
+    # may edit every guide and the reply wording whatever this says.
+    guide_editor: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

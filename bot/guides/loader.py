@@ -8,6 +8,7 @@ and aliases are refused outright: staff never need them and they are how YAML bo
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ class Problem:
     # Whether the running system must leave the file out. An alias claimed by two guides is an
     # error to fix, but both guides still work (the matcher offers both).
     blocks_loading: bool = True
+    # Where in the document (a pydantic-style path such as ("materials", 3, "licence")), so the
+    # browser editor can show the message beside the field; () when it concerns the whole file.
+    loc: tuple[str | int, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.severity}：{self.message}"
@@ -189,13 +193,18 @@ def validation_problems(exc: ValidationError, parsed: ParsedFile, name: str) -> 
         if (line, message) in seen:
             continue
         seen.add((line, message))
-        problems.append(Problem(name, line, message))
+        problems.append(Problem(name, line, message, loc=tuple(p for p in loc if isinstance(p, str | int))))
     return problems
 
 
 def load_guide(path: Path, display: str | None = None) -> tuple[Guide, ParsedFile]:
+    return load_guide_bytes(path.read_bytes(), path, display)
+
+
+def load_guide_bytes(raw: bytes, path: Path, display: str | None = None) -> tuple[Guide, ParsedFile]:
+    """A guide from its bytes (a file, or a version published in the browser editor)."""
     name = display or f"guides/{path.name}"
-    parsed = parse_file(path, name)
+    parsed = parse_text(raw, name, path)
     if not isinstance(parsed.data, dict):
         raise GuideFileError([Problem(name, 1, "文件内容应为一个“一件事”的键值对")])
     try:
@@ -228,7 +237,13 @@ def guide_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.yml") if p.name != LICENCES_FILE)
 
 
-def load_directory(directory: Path) -> LoadedGuides:
+def load_directory(directory: Path, overrides: Mapping[str, bytes] | None = None) -> LoadedGuides:
+    """Every guide of ``directory``; ``overrides`` (file name -> content) replace or add files.
+
+    The overrides are the versions staff published in the browser editor: the files stay the
+    source of a fresh install, a published version wins over its file.
+    """
+    overrides = {n: b for n, b in (overrides or {}).items() if n.endswith(".yml") and "/" not in n and n != LICENCES_FILE}
     result = LoadedGuides()
     try:
         result.licences = load_licences(directory / LICENCES_FILE)
@@ -236,9 +251,11 @@ def load_directory(directory: Path) -> LoadedGuides:
         result.problems.append(Problem(f"guides/{LICENCES_FILE}", 1, "缺少电子证照目录文件"))
     except GuideFileError as exc:
         result.problems.extend(exc.problems)
-    for path in guide_files(directory):
+    paths = {p.name: p for p in guide_files(directory)} | {n: directory / n for n in overrides}
+    for name in sorted(paths):
+        path = paths[name]
         try:
-            guide, parsed = load_guide(path)
+            guide, parsed = load_guide_bytes(overrides[name], path) if name in overrides else load_guide(path)
         except GuideFileError as exc:
             result.problems.extend(exc.problems)
             continue

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, Template
+from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +35,16 @@ class Wording:
 
 
 def load_wording(path: Path) -> Wording:
-    data = RepliesFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    templates = {key: _env.from_string(text) for key, text in data.replies.items()}
+    return parse_wording(path.read_text(encoding="utf-8"))
+
+
+def parse_wording(text: str) -> Wording:
+    """The wording from the text of replies.yml (the file, or a version published in the editor)."""
+    data = RepliesFile.model_validate(yaml.safe_load(text))
+    templates = {key: _env.from_string(source) for key, source in data.replies.items()}
     return Wording(tuple(data.featured), templates)
+
+
+def template_variables(source: str) -> set[str]:
+    """The variables a reply template reads (so an edit can be checked against what the code passes)."""
+    return set(meta.find_undeclared_variables(_env.parse(source)))
