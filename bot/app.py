@@ -16,7 +16,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.admin.routes import install as install_staff_desk
-from bot.api.routes import auth, chat, complaint_dialogue, complaints, dialogue, guides, health, notices, wechat
+from bot.api.routes import (
+    auth,
+    chat,
+    complaint_dialogue,
+    complaints,
+    dialogue,
+    enterprise,
+    guides,
+    health,
+    notices,
+    policies,
+    wechat,
+)
 from bot.api.sessions import make_signer
 from bot.channels import web
 from bot.channels.rasa import RasaClient
@@ -103,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web.router, complaint_dialogue.router,
     )
     for router in routers:
+        app.include_router(router)
+    for router in (enterprise.router, policies.router, policies.staff_router):  # 免申即享: binding, policies, 兑现
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     install_staff_desk(app, settings)  # the staff desk: /admin pages, /admin/api, /admin/static

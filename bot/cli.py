@@ -225,3 +225,101 @@ def worker() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     run_worker(worker_settings())  # type: ignore[arg-type]
+
+
+# --- 免申即享: enterprise profiles and policy matching ----------------------------------------------
+
+enterprises_app = typer.Typer(help="企业画像库（免申即享）", no_args_is_help=True)
+app.add_typer(enterprises_app, name="enterprises")
+policies_app = typer.Typer(help="惠企政策匹配（免申即享）", no_args_is_help=True)
+app.add_typer(policies_app, name="policies")
+
+
+def _policy_engine():  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.config import Settings
+    from bot.store.db import make_engine, upgrade_database
+
+    settings = Settings()
+    try:
+        upgrade_database(settings.database_url)
+        return settings, make_engine(settings.database_url)
+    except SQLAlchemyError as exc:
+        typer.echo(f"数据库不可用：{type(exc).__name__}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+@enterprises_app.command("import")
+def enterprises_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help=".csv、.json 或 .jsonl（格式见 README.md）"),
+    show: int = typer.Option(20, "--show", help="最多列出多少条被拒绝的记录"),
+) -> None:
+    """导入企业画像（市场监管、税务、人社等共享数据），按统一社会信用代码新增或更新。"""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bot.policies.importer import ImportFileError, import_file
+
+    _, engine = _policy_engine()
+    unit = file.suffix.lower() != ".json"  # bytes for streamed files, records for a JSON array
+    columns = [TextColumn("导入 {task.description}"), BarColumn(), DownloadColumn() if unit else TextColumn(
+        "{task.completed}/{task.total} 条"), TimeRemainingColumn()]
+    try:
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task(file.name, total=None)
+            report = import_file(engine, file, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except ImportFileError as exc:
+        typer.echo(f"无法导入：{exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        engine.dispose()
+    for rejected in report.rejected[:show]:
+        typer.echo(f"拒绝 {rejected}")
+    if len(report.rejected) > show:
+        typer.echo(f"……另有 {len(report.rejected) - show} 条被拒绝（--show 可列出更多）")
+    typer.echo(report.summary())
+    raise typer.Exit(code=2 if report.rejected else 0)
+
+
+@enterprises_app.command("generate")
+def enterprises_generate(
+    count: int = typer.Argument(..., min=1, help="生成多少家企业"),
+    out: Path = typer.Option(..., "--out", "-o", help="输出文件：.csv（中文表头）或 .jsonl"),
+    seed: int = typer.Option(1, help="随机种子（相同种子生成相同数据）"),
+) -> None:
+    """生成合成的企业画像（测试、演示和基准测试用，统一社会信用代码校验位有效）。"""
+    from bot.policies.generator import write_file
+
+    if out.suffix.lower() not in (".csv", ".jsonl"):
+        typer.echo("输出文件应为 .csv 或 .jsonl", err=True)
+        raise typer.Exit(code=2)
+    write_file(out, count, seed)
+    typer.echo(f"已生成 {count} 家企业：{out}")
+
+
+@policies_app.command("match")
+def policies_match(
+    as_of: str = typer.Option("", "--as-of", help="按哪一天匹配（YYYY-MM-DD，默认今天）"),
+    policy: list[str] = typer.Option([], "--policy", "-p", help="只匹配这些政策（id，可重复）"),
+) -> None:
+    """系统智审：用 guides/policies 中有效的政策匹配企业画像库，新匹配记入政策匹配库（可重复运行）。"""
+    from datetime import date
+
+    from bot.policies.catalog import build_policy_catalog
+    from bot.policies.matching import run_matching
+
+    settings, engine = _policy_engine()
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError as exc:
+        typer.echo(f"日期格式不对：{as_of}（应为 YYYY-MM-DD）", err=True)
+        raise typer.Exit(code=2) from exc
+    catalog = build_policy_catalog(settings.guides_dir)
+    try:
+        result = run_matching(engine, catalog, day, "cli", policy or None)
+    finally:
+        engine.dispose()
+    for p in result.policies:
+        typer.echo(f"{p.policy_id:<28} 符合 {p.matched:>8}  新增 {p.new:>8}  不再符合 {p.lapsed:>6}  "
+                   f"差一项 {p.near_misses:>8}  {p.ms:>8.0f} ms")
+    typer.echo(f"匹配完成（第 {result.run_id} 次，{day.isoformat()}）：{len(result.policies)} 项政策，新增匹配 {result.new}")

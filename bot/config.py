@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # The /chat page signs in as an anonymous, clearly marked demo identity.
     demo_chat_enabled: bool = True
 
+    # 企业绑定: who verifies that a user may act for a company. Only "test" is built in (codes go
+    # nowhere; ENTERPRISE_TEST_CODE fixes the code for end-to-end runs); production plugs in SMS or 豫事办.
+    enterprise_verifier: str = "test"
+    enterprise_test_code: str | None = None
+
     # The staff desk (/admin): server-side sessions, ended after this long in any case or when idle.
     admin_session_hours: float = 8.0
     admin_idle_minutes: float = 30.0

@@ -20,6 +20,7 @@ from bot.store.db import make_engine, upgrade_database
 log = logging.getLogger(__name__)
 
 SWEEP_MINUTES = set(range(0, 60, 10))  # 督办 sweep every ten minutes
+POLICY_MATCH_HOUR = 3  # 免申即享 matching run at 03:00 worker time (arq's cron), after the nightly data refresh
 
 
 def queue_name(prefix: str) -> str:
@@ -44,14 +45,30 @@ async def sweep_overdue(ctx: dict[str, Any]) -> list[str]:
     return escalated
 
 
+async def match_policies(ctx: dict[str, Any]) -> dict[str, int]:
+    """免申即享 系统智审: match every policy in force against the 企业画像库 (new matches get notified)."""
+    from bot.policies.catalog import policy_store
+    from bot.policies.matching import run_matching
+
+    settings = get_settings()
+    catalog = policy_store(settings.guides_dir, settings.guides_check_interval).get()
+    result = await asyncio.to_thread(run_matching, ctx["engine"], catalog, None, "cron")
+    log.info("policy matching run %d: %d new matches", result.run_id, result.new)
+    return {p.policy_id: p.new for p in result.policies}
+
+
 def worker_settings() -> dict[str, Any]:
     """arq's settings, from the environment (REDIS_URL is required: the queue lives there)."""
     settings = get_settings()
     if not settings.redis_url:
         raise RuntimeError("the worker needs REDIS_URL: its job queue is in Redis")
     return {
-        "functions": [sweep_overdue],
-        "cron_jobs": [cron(sweep_overdue, minute=SWEEP_MINUTES, unique=True, run_at_startup=True)],
+        "functions": [sweep_overdue, match_policies],
+        "cron_jobs": [
+            cron(sweep_overdue, minute=SWEEP_MINUTES, unique=True, run_at_startup=True),
+            # 免申即享: a full matching run every night, after the shared data's nightly refresh
+            cron(match_policies, hour={POLICY_MATCH_HOUR}, minute={0}, unique=True),
+        ],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": queue_name(settings.redis_key_prefix),
         "on_startup": startup,

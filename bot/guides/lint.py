@@ -133,5 +133,6 @@ def lint_loaded(loaded: LoadedGuides) -> list[Problem]:
 
 def lint_directory(directory: Path) -> list[Problem]:
     from bot.complaints.rules import lint_rules  # complaints/rules.yml: 有诉即办 categories and routing
+    from bot.policies.catalog import lint_policies  # policies/*.yml: 惠企政策 (免申即享)
 
-    return lint_loaded(load_directory(directory)) + lint_rules(directory)
+    return lint_loaded(load_directory(directory)) + lint_rules(directory) + lint_policies(directory)
