@@ -185,5 +185,5 @@ def bindings_of(session: Session, user_id: str) -> list[tuple[Binding, Enterpris
     rows = session.execute(
         select(Binding, Enterprise).join(Enterprise, Enterprise.id == Binding.enterprise_id)
         .where(Binding.user_id == user_id, Binding.active.is_(True)).order_by(Binding.bound_at)
-    ).tuples().all()
+    ).all()
     return list(rows)

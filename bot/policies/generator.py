@@ -223,7 +223,7 @@ def bulk_insert(engine: Engine, count: int, seed: int = 1, today: date | None = 
             with engine.begin() as conn:
                 ids = dict(conn.execute(
                     select(ENTERPRISES.c.uscc, ENTERPRISES.c.id).where(ENTERPRISES.c.uscc.in_({u for u, _ in members}))
-                ).tuples().all())
+                ).all())
                 conn.execute(insert(LISTS), [{"enterprise_id": ids[u], "list_code": c} for u, c in members])
         rows.clear()
         members.clear()

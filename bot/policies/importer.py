@@ -176,7 +176,7 @@ def _write_batch(engine: Engine, batch: list[Profile], report: ImportReport) -> 
         if with_lists:
             ids = dict(conn.execute(
                 select(ENTERPRISES.c.uscc, ENTERPRISES.c.id).where(ENTERPRISES.c.uscc.in_([p.uscc for p in with_lists]))
-            ).tuples().all())
+            ).all())
             conn.execute(delete(LISTS).where(LISTS.c.enterprise_id.in_(list(ids.values()))))
             members = [{"eid": ids[p.uscc], "code": c} for p in with_lists for c in p.lists or []]
             if members:

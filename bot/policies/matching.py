@@ -84,7 +84,11 @@ def match_policy(conn: Connection, policy: Policy, as_of: date, run_id: int) -> 
     statement = _insert(conn, MATCHES).from_select(
         ["policy_id", "enterprise_id", "status", "current", "facts", "run_id", "matched_at", "updated_at"], new_matches
     ).on_conflict_do_nothing(index_elements=["policy_id", "enterprise_id"])
-    result.new = conn.execute(statement).rowcount or 0
+    conn.execute(statement)
+    # Counted, not taken from rowcount: psycopg reports -1 for an INSERT ... SELECT that inserted nothing.
+    result.new = conn.execute(
+        select(func.count()).select_from(MATCHES).where(MATCHES.c.policy_id == policy.id, MATCHES.c.run_id == run_id)
+    ).scalar_one()
     if result.new:
         conn.execute(insert(EVENTS).from_select(
             ["match_id", "from_status", "to_status", "actor_type", "actor", "created_at"],
@@ -114,9 +118,10 @@ def match_policy(conn: Connection, policy: Policy, as_of: date, run_id: int) -> 
         near = select(
             literal(policy.id, String()), ENTERPRISES.c.id, missed, facts, literal(run_id, Integer()),
         ).where(failed_count(policy.conditions, as_of) == 1, missed.in_(parts))
+        conn.execute(insert(NEAR).from_select(["policy_id", "enterprise_id", "part", "facts", "run_id"], near))
         result.near_misses = conn.execute(
-            insert(NEAR).from_select(["policy_id", "enterprise_id", "part", "facts", "run_id"], near)
-        ).rowcount or 0
+            select(func.count()).select_from(NEAR).where(NEAR.c.policy_id == policy.id)
+        ).scalar_one()
     result.ms = (time.perf_counter() - started) * 1000
     return result
 

@@ -79,7 +79,7 @@ def user_matches(session: Session, catalog: PolicyCatalog, user_id: str, as_of: 
     rows = session.execute(
         select(PolicyMatch, Enterprise).join(Enterprise, Enterprise.id == PolicyMatch.enterprise_id)
         .where(PolicyMatch.enterprise_id.in_(ids))
-    ).tuples().all()
+    ).all()
     out = []
     for match, enterprise in rows:
         policy = catalog.get(match.policy_id)
@@ -177,7 +177,7 @@ def user_near_misses(session: Session, catalog: PolicyCatalog, user_id: str, as_
         select(NearMiss, Enterprise)
         .join(Enterprise, Enterprise.id == NearMiss.enterprise_id)
         .where(NearMiss.enterprise_id.in_(ids))
-    ).tuples().all()
+    ).all()
     out = []
     for near, enterprise in rows:
         policy = catalog.get(near.policy_id)
@@ -270,7 +270,7 @@ def pending_notifications(session: Session, catalog: PolicyCatalog, as_of: date,
         )
         .order_by(PolicyMatch.id, Binding.id)
         .limit(limit)
-    ).tuples().all()
+    ).all()
     notices = []
     for match, user_id, channel, code, name in rows:
         policy = catalog.get(match.policy_id)
@@ -290,11 +290,12 @@ def mark_notified(session: Session, match_id: int, user_id: str, channel: str, a
     """
     dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PolicyNotification)
-    result = session.execute(
+    inserted = session.execute(
         insert.values(match_id=match_id, user_id=user_id, channel=channel, notified_at=utcnow())
         .on_conflict_do_nothing(index_elements=["match_id", "user_id"])
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
+        .returning(PolicyNotification.id)
+    ).scalar_one_or_none()
+    if inserted is None:  # told before: nothing to do
         return False
     match = session.get(PolicyMatch, match_id, with_for_update=True)
     if match is not None and match.status == MatchStatus.MATCHED:
