@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Rasa 3.6 needs Python 3.10: pyenv's, else python3.10 on PATH (checked by running it).
 PYTHON310 ?= $(shell for p in $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 2>/dev/null | sort -V -r) $$(command -v python3.10 2>/dev/null); do "$$p" -c 'import sys; assert sys.version_info[:2]==(3,10)' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help run test venv venv-app venv-rasa train validate lint nlu-eval bench bench-wechat e2e unit browser-deps clean
+.PHONY: help run test venv venv-app venv-rasa train validate lint nlu-eval bench bench-wechat bench-policies e2e unit browser-deps clean
 
 help:
 	@echo "make run       set up everything, train if needed, start Redis/Rasa/actions/bot"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint      ruff + python -m bot guides lint"
 	@echo "make bench     chat turn latency benchmark (see bench/README.md)"
 	@echo "make bench-wechat  WeChat /wechat turn latency, plain and safe mode, beside /api/v1/chat"
+	@echo "make bench-policies  免申即享 matching of 1,000,000 enterprises on SQLite and PostgreSQL vs the reference evaluator"
 
 venv: venv-app venv-rasa
 
@@ -83,6 +84,10 @@ bench: venv
 bench-wechat: venv
 	$(APP_PY) -m bot train
 	$(APP_PY) bench/wechat_latency.py
+
+# No Rasa involved: policy matching is the database's work (see bench/README.md).
+bench-policies: venv-app
+	mkdir -p var && $(APP_PY) bench/policy_matching.py --enterprises 1000000 --json var/bench-policies.json
 
 clean:
 	rm -rf build models var .pytest_cache
