@@ -152,7 +152,8 @@ def wechat_menu(
 def staff_add(
     username: str = typer.Argument(..., help="用户名（2–64 个字符：字母、汉字、数字和 _ . @ -）"),
     department: str = typer.Option(..., "--department", "-d", help="所在部门，与 guides/complaints/rules.yml 部门名录一致"),
-    admin: bool = typer.Option(False, "--admin", help="管理员：可处理所有部门的工单"),
+    admin: bool = typer.Option(False, "--admin", help="管理员：可处理所有部门的工单，可编辑全部办事指南和回复用语"),
+    editor: bool = typer.Option(False, "--editor", help="可在网页上编辑本部门牵头的办事指南（/admin/guides）"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="从标准输入读取密码（第一行），不提示"),
     new_department: bool = typer.Option(False, "--new-department", help="部门不在已知部门中也照样添加"),
 ) -> None:
@@ -200,7 +201,7 @@ def staff_add(
         raise typer.Exit(code=1) from exc
     try:
         with make_sessionmaker(engine)() as session:
-            account = create_staff(session, username, department, password, role)
+            account = create_staff(session, username, department, password, role, guide_editor=editor)
             session.commit()
     except StaffError as exc:
         typer.echo(str(exc), err=True)
@@ -213,7 +214,55 @@ def staff_add(
         raise typer.Exit(code=1) from exc
     finally:
         engine.dispose()
-    typer.echo(f"已添加工作人员 {account.username}（{account.department}，{'管理员' if admin else '工作人员'}）")
+    rights = "管理员" if admin else "工作人员，可编辑指南" if editor else "工作人员"
+    typer.echo(f"已添加工作人员 {account.username}（{account.department}，{rights}）")
+
+
+@staff_app.command("editor")
+def staff_editor(
+    username: str = typer.Argument(..., help="用户名"),
+    off: bool = typer.Option(False, "--off", help="收回编辑权限"),
+) -> None:
+    """开通（或 --off 收回）工作人员在网页上编辑本部门办事指南的权限。"""
+    from bot.complaints.staff import get_staff
+    from bot.config import Settings
+    from bot.store.db import make_engine, make_sessionmaker, upgrade_database
+
+    settings = Settings()
+    upgrade_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            account = get_staff(session, username)
+            if account is None:
+                typer.echo(f"没有用户 {username}", err=True)
+                raise typer.Exit(code=1)
+            account.guide_editor = not off
+            session.commit()
+            typer.echo(f"{account.username}（{account.department}）{'已收回' if off else '已开通'}办事指南编辑权限")
+    finally:
+        engine.dispose()
+
+
+@guides_app.command("export")
+def guides_export(directory: Path = typer.Option(ROOT / "guides", "--dir", help="写入的 guides 目录")) -> None:
+    """把网页上发布的最新版本写回 guides/ 中的文件（逐字节与线上一致），以便纳入版本库。"""
+    from bot.config import Settings
+    from bot.guides.versions import Editor, export
+    from bot.store.db import make_engine, make_sessionmaker, upgrade_database
+
+    settings = Settings()
+    upgrade_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            written = export(session, directory, Editor("cli"))
+            session.commit()
+    finally:
+        engine.dispose()
+    for name in written:
+        typer.echo(f"已写入 {directory / name}")
+    typer.echo(f"导出完成：{len(written)} 个文件有变化")
 
 
 @app.command()

@@ -59,6 +59,7 @@ class StaffUser:
     admin: bool
     session_id: int
     csrf: str
+    editor: bool = False  # may edit the department's guides at /admin/guides (administrators: all)
 
     @property
     def actor(self) -> Actor:
@@ -66,7 +67,7 @@ class StaffUser:
 
     @property
     def role_label(self) -> str:
-        return "管理员" if self.admin else "工作人员"
+        return "管理员" if self.admin else "工作人员（可编辑指南）" if self.editor else "工作人员"
 
 
 @dataclass
@@ -147,7 +148,10 @@ def current_user(request: Request, session: Session) -> StaffUser | None:
         return None
     record, account = row
     ended = now >= record.expires_at or now - record.last_seen_at >= desk.idle or not account.active
-    user = StaffUser(account.id, account.username, account.department, account.is_admin, record.id, record.csrf_token)
+    user = StaffUser(
+        account.id, account.username, account.department, account.is_admin, record.id, record.csrf_token,
+        account.guide_editor,
+    )
     session_id, last_seen = record.id, record.last_seen_at
     session.rollback()
     if ended:

@@ -25,14 +25,28 @@ class Form:
     def getlist(self, name: str) -> list[str]:
         return list(self._fields.get(name, []))
 
+    def fields(self) -> dict[str, list[str]]:
+        return {name: list(values) for name, values in self._fields.items()}
+
 
 async def read_form(request: Request) -> Form:
     """The request's form fields; 415, 413 or 400 (in Chinese) for anything else."""
+    return await read_form_within(request, MAX_FORM_BYTES, MAX_FIELDS)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``max_bytes``."""
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > max_bytes:
             raise HTTPException(status_code=413, detail="提交的内容太长")
+    return bytes(body)
+
+
+async def read_form_within(request: Request, max_bytes: int, max_fields: int) -> Form:
+    """``read_form`` with other limits (the guide editor's forms are larger: a whole YAML file)."""
+    body = await read_body(request, max_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not body:
         return Form({})  # an empty form (a button alone): its checks (the CSRF token) fail on their own
@@ -40,7 +54,7 @@ async def read_form(request: Request) -> Form:
         raise HTTPException(status_code=415, detail="请通过页面上的表单提交")
     try:
         text = body.decode("utf-8")
-        fields = parse_qs(text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FIELDS, errors="strict")
+        fields = parse_qs(text, keep_blank_values=True, strict_parsing=False, max_num_fields=max_fields, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise HTTPException(status_code=400, detail="表单内容无法识别，请刷新页面后重试") from exc
     return Form(fields)

@@ -80,15 +80,18 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.admin = Desk(settings, limiter)
     app.include_router(router)
     app.include_router(api)
+    from bot.admin.guides import routes as guide_routes  # the guide editor; imports this module
+
+    guide_routes.install(app, settings)
     app.mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="admin-static")
 
 
-def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(name: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     context.setdefault("user", None)
     context.setdefault("flash", None)
     context.setdefault("csrf", context["user"].csrf if context["user"] else "")
     html = _templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers=_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers={**_HEADERS, **(headers or {})})
 
 
 def error_page(user: StaffUser | None, status_code: int, message: str) -> HTMLResponse:

@@ -73,7 +73,9 @@ def get_staff(session: Session, username: str) -> StaffAccount | None:
     return session.scalar(select(StaffAccount).where(StaffAccount.username == username.strip().lower()))
 
 
-def create_staff(session: Session, username: str, department: str, password: str, role: str = "staff") -> StaffAccount:
+def create_staff(
+    session: Session, username: str, department: str, password: str, role: str = "staff", *, guide_editor: bool = False,
+) -> StaffAccount:
     """Add an account (flushed; the caller commits). StaffError if the username is taken or invalid."""
     name = normalize_username(username)
     department = department.strip()
@@ -83,7 +85,9 @@ def create_staff(session: Session, username: str, department: str, password: str
         raise StaffError(f"角色只能是 {'、'.join(ROLES)}")
     if session.scalar(select(func.count()).select_from(StaffAccount).where(StaffAccount.username == name)):
         raise StaffError(f"用户名 {name} 已存在")
-    account = StaffAccount(username=name, department=department, role=role, password_hash=hash_password(password))
+    account = StaffAccount(
+        username=name, department=department, role=role, password_hash=hash_password(password), guide_editor=guide_editor,
+    )
     session.add(account)
     session.flush()
     log.info("staff account added: %s (%s, %s)", name, department, role)

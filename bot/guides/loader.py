@@ -21,6 +21,8 @@ from bot.guides.schema import Guide, LicenceCatalog
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 256 * 1024
+# libyaml's safe loader when PyYAML has it (several times faster: every publish rebuilds the catalog).
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LICENCES_FILE = "licences.yml"
 
 
@@ -136,12 +138,13 @@ def parse_text(raw: bytes, name: str, path: Path | None = None) -> ParsedFile:
         line = raw[: exc.start].count(b"\n") + 1
         raise GuideFileError([Problem(name, line, "不是有效的 UTF-8 编码文字")]) from exc
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 line = event.start_mark.line + 1
                 raise GuideFileError([Problem(name, line, "不允许使用 YAML 锚点或别名（& 和 *）")])
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        # The data from the same node tree (one parse instead of two).
+        data = _Loader("").construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1

@@ -722,6 +722,25 @@
     $input.focus();
   }
 
+  /* ---------------- staff preview ----------------
+   * The guide editor (/admin/guides/.../preview) frames a page that carries one turn's messages as a
+   * JSON data block: they are drawn here by the same code citizens get, and nothing is sent. */
+
+  const previewData = document.getElementById("chat-preview");
+  if (previewData) {
+    let shown = [];
+    try {
+      shown = arr(JSON.parse(previewData.textContent || "[]"));
+    } catch (e) {
+      shown = [];
+    }
+    shown.forEach((m) => {
+      const row = renderMessage(m);
+      if (row) addRow(row);
+    });
+    return;
+  }
+
   /* ---------------- wiring ---------------- */
 
   $send.addEventListener("click", () => {
