@@ -57,6 +57,30 @@ def _fresh_flow(guide_id: str | None) -> dict[str, Any]:
     }
 
 
+def reconcile(state: FlowState, guide: Guide) -> FlowState:
+    """Fit a conversation in progress to the guide as it is now (in place).
+
+    Staff may publish a new version of a guide while someone is half-way through it. The
+    conversation moves over to the new version rather than staying on the old one: the notice at the
+    end must be the corrected one, and the slots Rasa keeps cannot carry a version without
+    retraining. So whatever the new version no longer has is dropped: answers to removed questions
+    or with removed choices (the question is asked again), sub-items that are gone, a pending
+    question that is gone; everything else carries over unchanged.
+    """
+    choices = {q.id: {c.value for c in q.choices} for q in guide.questions}
+    state.answers = {q: v for q, v in state.answers.items() if v in choices.get(q, ())}
+    items = {i.id for i in guide.items}
+    for name in ("guide_items", "items_draft", "last_items"):
+        chosen = getattr(state, name)
+        if chosen is not None:
+            kept = [i for i in chosen if i in items]
+            # Every chosen sub-item gone: choose again rather than proceed with none.
+            setattr(state, name, kept if kept or not chosen or name == "items_draft" else None)
+    if state.pending_question is not None and state.pending_question not in choices:
+        state.pending_question = None
+    return state
+
+
 class GuideDialogue:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -94,7 +118,10 @@ class GuideDialogue:
         ]
 
     def _guide(self, state: FlowState) -> Guide | None:
-        return self.catalog.guide(state.guide_id)
+        guide = self.catalog.guide(state.guide_id)
+        if guide is not None:
+            reconcile(state, guide)
+        return guide
 
     # --- entry ---------------------------------------------------------------------------
 

@@ -21,10 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import yaml
 from pypinyin import lazy_pinyin
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString, LiteralScalarString
 
 # --- the YAML round trip ------------------------------------------------------------------------
 
@@ -74,6 +75,18 @@ def _flow(node: Any) -> Any:
     return node
 
 
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _scalar(value: Any) -> Any:
+    """A new string PyYAML (YAML 1.1, how guides are read) would take for something else, quoted:
+    ruamel writes YAML 1.2, where “yes”, “off” or “012” are plain strings, but the loader would
+    read them as a boolean or a number."""
+    if isinstance(value, str) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) != "tag:yaml.org,2002:str":
+        return DoubleQuotedScalarString(value)
+    return value
+
+
 def _fresh(value: Any, flow: bool = False) -> Any:
     """A new node for plain data."""
     if isinstance(value, Mapping):
@@ -84,7 +97,7 @@ def _fresh(value: Any, flow: bool = False) -> Any:
     if isinstance(value, list):
         seq = CommentedSeq(_fresh(v, flow) for v in value)
         return _flow(seq) if flow else seq
-    return value
+    return _scalar(value)
 
 
 def _same_scalar(old: Any, new: Any) -> bool:
@@ -137,7 +150,7 @@ def merge(old: Any, new: Any, key: str | None = None) -> Any:
         return old
     if isinstance(new, str) and isinstance(old, FoldedScalarString | LiteralScalarString):
         return type(old)(new)  # keep the block style of a long text
-    return new
+    return _scalar(new)
 
 
 def write_back(text: str, data: Any) -> str:

@@ -87,3 +87,10 @@ def test_new_ids_from_chinese_names() -> None:
     assert editing.make_id("结婚证", ["jie_hun_zheng"]) == "jie_hun_zheng_2"
     assert editing.make_id("123", [], "material") == "material_123"
     assert editing.make_id("《》", [], "material") == "material"
+
+
+def test_new_strings_that_yaml_1_1_would_read_otherwise_are_quoted() -> None:
+    text = "a: x\nlist: [p]\n"
+    tricky = ["yes", "No", "on", "off", "012", "1:30", "2024-01-01", "null", "~", "1e3", "true"]
+    out = editing.write_back(text, {"a": "yes", "list": tricky, "new": {"value": "off"}})
+    assert yaml.safe_load(out) == {"a": "yes", "list": tricky, "new": {"value": "off"}}
