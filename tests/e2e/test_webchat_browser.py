@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.launcher import Stack
+from tests.browser import chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
 
 @pytest.fixture
 def page():
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (make browser-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        context = browser.new_context(viewport={"width": 420, "height": 900})
-        yield context.new_page()
-        browser.close()
+    with chromium() as browser:
+        yield browser.new_context(viewport={"width": 420, "height": 900}).new_page()
 
 
 def test_tap_choices_until_the_checklist_card(stack: Stack, page) -> None:
