@@ -112,13 +112,29 @@ def check_replies(raw: bytes, catalog: Catalog, file_text: str | None) -> Checke
     return Checked(problems, None, parsed.data)
 
 
+def check_policy_text(doc_id: str, raw: bytes, guides_dir: Path) -> Checked:
+    """A policy (政策条件库) with the checks of bot.policies.catalog, as the lint makes them."""
+    from bot.policies.catalog import POLICIES_DIR, check_policy, load_policy_bytes  # the policies' own rules
+
+    path = guides_dir / POLICIES_DIR / f"{doc_id}.yml"
+    name = f"guides/{POLICIES_DIR}/{doc_id}.yml"
+    try:
+        policy, parsed = load_policy_bytes(raw, path, name)
+    except GuideFileError as exc:
+        data = None
+        with contextlib.suppress(GuideFileError):
+            data = parse_text(raw, name).data
+        return Checked(exc.problems, None, data)
+    return Checked(check_policy(policy, parsed, name), None, parsed.data)
+
+
 def check(ref: DocRef, text: str | bytes, catalog: Catalog, guides_dir: Path, file_text: str | None = None) -> Checked:
     raw = text.encode("utf-8") if isinstance(text, str) else text
     if ref.kind == "guide":
         return check_guide(ref.doc_id, raw, catalog, guides_dir)
     if ref.kind == "replies":
         return check_replies(raw, catalog, file_text)
-    return Checked([Problem(display_name(ref), 1, "这类内容暂不能在网页上编辑")])
+    return check_policy_text(ref.doc_id, raw, guides_dir)
 
 
 # --- who may edit what --------------------------------------------------------------------------------

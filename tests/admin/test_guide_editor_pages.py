@@ -149,3 +149,16 @@ def test_hostile_input_is_rejected_or_escaped(sign_in: Callable[[str], Editor]) 
     assert refused.status_code == 422
     draft = health.api("GET", "/admin/api/guides/guide/newborn").json()["draft"]["text"]
     assert yaml.safe_load(draft)["materials"][4]["name"] == evil
+
+
+def test_policies_are_listed_and_checked_with_the_policies_rules(sign_in: Callable[[str], Editor]) -> None:  # noqa: F811
+    admin = sign_in("admin")
+    listing = admin.get("/admin/guides")
+    assert 'data-doc="policy/gaoxin_suodeshui"' in listing.text
+    page = admin.get("/admin/guides/policy/gaoxin_suodeshui")
+    assert page.status_code == 200 and 'id="yaml"' in page.text and 'id="policy-note"' in page.text
+    text = admin.api("GET", "/admin/api/guides/policy/gaoxin_suodeshui").json()["published"]["text"]
+    broken = text.replace("id: gaoxin_suodeshui", "id: something_else", 1)
+    saved = admin.api("PUT", "/admin/api/guides/policy/gaoxin_suodeshui/draft", json={"yaml": broken})
+    assert saved.status_code == 200 and not saved.json()["publishable"]
+    assert any("应与文件名" in p["message"] for p in saved.json()["problems"])

@@ -281,7 +281,9 @@ def _rows(request: Request, session: Session, user: StaffUser) -> list[Row]:
     heads = {(r.kind, r.doc_id): r for r in versions.newest_per_document(session)}
     drafts = {(d.kind, d.doc_id): d for d in session.scalars(select(ContentDraft))}
     ids = {p.stem for p in guide_files(guides_dir)} | {k[1] for k in (*heads, *drafts) if k[0] == "guide"}
-    refs = [DocRef("guide", i) for i in sorted(ids)] + [versions.REPLIES]
+    policy_ids = {p.stem for p in (guides_dir / "policies").glob("*.yml")}
+    policy_ids |= {k[1] for k in (*heads, *drafts) if k[0] == "policy"}
+    refs = [DocRef("guide", i) for i in sorted(ids)] + [DocRef("policy", i) for i in sorted(policy_ids)] + [versions.REPLIES]
     rows: list[Row] = []
     broken = {p.file for p in catalog.problems if p.severity == "错误"}
     for ref in refs:
@@ -386,6 +388,8 @@ def document_page(kind: str, doc_id: str, request: Request, session: SessionDep,
     working = _open(request, session, user, kind, doc_id)
     if isinstance(working, HTMLResponse):
         return working
+    if working.ref.kind == "policy":  # a policy is edited in its YAML view, with the policies' own checks
+        return _yaml_page(request, user, working, working.text, [])
     context = _document_context(request, user, working)
     if working.ref.kind == "replies":
         return render("guides_replies.html", **context, values=_replies_values(working), errors={})
