@@ -115,3 +115,26 @@ def test_concurrent_edits_are_conflicts_not_lost_updates(sign_in: Callable[[str]
     assert conflict.status_code == 409 and "第 2 版基础上修改" in conflict.json()["detail"]
     forced = health.api("POST", "/admin/api/guides/guide/newborn/publish", json={"overwrite": True})
     assert forced.status_code == 200 and forced.json()["published"]["number"] == 4
+
+
+def test_what_is_published_exports_back_to_the_files_byte_for_byte(
+    sign_in: Callable[[str], Editor], engine: Engine, tmp_path: Path,  # noqa: F811
+) -> None:
+    import shutil
+
+    from bot.guides.lint import lint_directory
+    from bot.guides.versions import Editor as Who
+    from bot.guides.versions import export
+
+    health = sign_in("health")
+    changed = _exempt_childbirth_record(NEWBORN.read_text(encoding="utf-8"), "新的共享来源")
+    assert health.api("PUT", "/admin/api/guides/guide/newborn/draft", json={"yaml": changed}).status_code == 200
+    assert health.api("POST", "/admin/api/guides/guide/newborn/publish", json={}).status_code == 200
+    guides = tmp_path / "guides"
+    shutil.copytree(NEWBORN.parent, guides)
+    with make_sessionmaker(engine)() as session:
+        assert export(session, guides, Who("cli")) == ["newborn.yml"]
+        session.commit()
+        assert export(session, guides, Who("cli")) == []  # nothing left to write
+    assert (guides / "newborn.yml").read_bytes() == changed.encode("utf-8")
+    assert [p for p in lint_directory(guides) if p.severity == "错误"] == []

@@ -76,8 +76,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_audit_log_kind_doc_id_at"), "audit_log", ["kind", "doc_id", "at"])
     op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"])
-    with op.batch_alter_table("staff_accounts") as batch:
-        batch.add_column(sa.Column("guide_editor", sa.Boolean(), server_default=sa.false(), nullable=False))
+    # A plain ADD COLUMN (with its default) works on SQLite too, and in offline --sql mode.
+    op.add_column("staff_accounts", sa.Column("guide_editor", sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
