@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Engine, Integer, String, delete, func, insert, literal, select, update
+from sqlalchemy import Boolean, Connection, Engine, Integer, String, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.policies.catalog import PolicyCatalog
@@ -97,15 +97,17 @@ def match_policy(conn: Connection, policy: Policy, as_of: date, run_id: int) -> 
                 literal(f"system:match-run:{run_id}", String()), literal(now, UTCDateTime()),
             ).where(MATCHES.c.policy_id == policy.id, MATCHES.c.run_id == run_id),
         ))
-    holding = select(ENTERPRISES.c.id).where(condition)
+    # EXISTS, not IN (subquery): PostgreSQL runs NOT IN over a large subquery row by row once the
+    # subquery outgrows work_mem (quadratic), while NOT EXISTS becomes a hash anti-join.
+    holds_now = exists(select(literal(1)).where(ENTERPRISES.c.id == MATCHES.c.enterprise_id, condition))
     result.lapsed = conn.execute(
         update(MATCHES)
-        .where(MATCHES.c.policy_id == policy.id, MATCHES.c.current.is_(True), MATCHES.c.enterprise_id.not_in(holding))
+        .where(MATCHES.c.policy_id == policy.id, MATCHES.c.current.is_(True), ~holds_now)
         .values(current=False, updated_at=now)
     ).rowcount or 0
     conn.execute(
         update(MATCHES)
-        .where(MATCHES.c.policy_id == policy.id, MATCHES.c.current.is_(False), MATCHES.c.enterprise_id.in_(holding))
+        .where(MATCHES.c.policy_id == policy.id, MATCHES.c.current.is_(False), holds_now)
         .values(current=True, updated_at=now)
     )
     result.matched = conn.execute(
