@@ -31,12 +31,15 @@ from bot.api.routes import (
 )
 from bot.api.sessions import make_signer
 from bot.channels import web
+from bot.channels.messages import Message
 from bot.channels.rasa import RasaClient
 from bot.channels.wechat.setup import open_mini_program, open_official_account
+from bot.complaints.notifications import answer_messages
 from bot.config import ROOT, Settings, get_settings
 from bot.guides.catalog import CatalogStore
 from bot.guides.versions import DatabaseSource
 from bot.store.db import make_engine, upgrade_database
+from bot.worker import open_queue
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +81,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Alembic, not create_all: every process starts on the migrated schema.
         await asyncio.to_thread(upgrade_database, settings.database_url)
         app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)
-        app.state.wechat = open_official_account(settings, app.state.rasa)
+
+        async def pending_wechat_answers(openid: str) -> list[Message]:
+            return await asyncio.to_thread(
+                answer_messages, app.state.engine, lambda: app.state.catalog_store.get().wording, openid, "wechat",
+                ("wechat",),
+            )
+
+        app.state.wechat = open_official_account(settings, app.state.rasa, pending_wechat_answers)
         app.state.mini_program = open_mini_program(settings)
+        # The job queue: the staff desk enqueues pushes there (the worker sweeps for any it missed).
+        app.state.jobs = open_queue(settings) if settings.redis_url else None
         yield
+        if app.state.jobs is not None:
+            await app.state.jobs.aclose()
         if app.state.wechat is not None:
             await app.state.wechat.aclose()
         await app.state.rasa.aclose()
@@ -98,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = make_signer(settings)
     app.state.wechat = None
     app.state.mini_program = None
+    app.state.jobs = None
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

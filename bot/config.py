@@ -5,7 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from limits import parse as parse_rate
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.push.quiet import QuietHours
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +55,27 @@ class Settings(BaseSettings):
     # nowhere; ENTERPRISE_TEST_CODE fixes the code for end-to-end runs); production plugs in SMS or 豫事办.
     enterprise_verifier: str = "test"
     enterprise_test_code: str | None = None
+
+    # Proactive pushes (complaint answers, policy notices), sent by the worker.
+    push_rate_limit: str = "20/second"  # shared by all workers; limits' notation ("600/minute")
+    push_quiet_hours: str = ""  # e.g. "22:00-08:00" (Beijing time): no pushes then; empty: none
+    push_max_tries: int = 5  # transient WeChat errors are retried with backoff this many times in all
+    # Template ids registered with WeChat; the fields are in guides/templates/wechat/push.yml.
+    wechat_template_complaint_answer: str | None = None  # 公众号 template message, outside the 48 hours
+    mp_template_complaint_answer: str | None = None  # 小程序 subscribe message
+    mp_complaint_page: str | None = None  # the mini-program page that subscribe message opens
+
+    @field_validator("push_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        QuietHours.parse(value)  # refuse to start with quiet hours that cannot be read
+        return value
+
+    @field_validator("push_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
 
     # The staff desk (/admin): server-side sessions, ended after this long in any case or when idle.
     admin_session_hours: float = 8.0

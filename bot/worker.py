@@ -1,4 +1,4 @@
-"""The background worker: arq, a real Redis job queue, for scheduled sweeps (and later push sending).
+"""The background worker: arq, a real Redis job queue, for scheduled sweeps and push sending.
 
 `python -m bot worker` runs it; `make run` starts one beside the bot. The cron jobs are `unique`,
 so several workers (one per machine) still run each sweep once per slot.
@@ -10,30 +10,46 @@ import asyncio
 import logging
 from typing import Any
 
-from arq import cron
+from arq import ArqRedis, cron
 from arq.connections import RedisSettings
+from redis.asyncio import ConnectionPool
 
 from bot.complaints.service import escalate_overdue_job
-from bot.config import get_settings
+from bot.config import Settings, get_settings
+from bot.push import jobs as push_jobs
 from bot.store.db import make_engine, upgrade_database
 
 log = logging.getLogger(__name__)
 
 SWEEP_MINUTES = set(range(0, 60, 10))  # 督办 sweep every ten minutes
 POLICY_MATCH_HOUR = 3  # 免申即享 matching run at 03:00 worker time (arq's cron), after the nightly data refresh
+PUSH_SWEEP_SECOND = 30  # the push sweep: every minute, at this second
 
 
 def queue_name(prefix: str) -> str:
     return f"{prefix}:jobs"
 
 
+def open_queue(settings: Settings) -> ArqRedis:
+    """A client for enqueuing jobs onto this deployment's queue (REDIS_URL must be set).
+
+    It connects on first use, not here: the bot must start, and answer, while Redis is down.
+    """
+    assert settings.redis_url is not None
+    return ArqRedis(ConnectionPool.from_url(settings.redis_url), default_queue_name=queue_name(settings.redis_key_prefix))
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     await asyncio.to_thread(upgrade_database, settings.database_url)
     ctx["engine"] = make_engine(settings.database_url)
+    ctx.update(push_jobs.build(settings, ctx["engine"]))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["answers"].redis.aclose()
+    if ctx["sender"].rate_limit is not None:
+        await ctx["sender"].rate_limit.aclose()
     ctx["engine"].dispose()
 
 
@@ -63,12 +79,14 @@ def worker_settings() -> dict[str, Any]:
     if not settings.redis_url:
         raise RuntimeError("the worker needs REDIS_URL: its job queue is in Redis")
     return {
-        "functions": [sweep_overdue, match_policies],
+        "functions": [sweep_overdue, push_jobs.push_answer, push_jobs.push_due, match_policies],
         "cron_jobs": [
             cron(sweep_overdue, minute=SWEEP_MINUTES, unique=True, run_at_startup=True),
             # 免申即享: a full matching run every night, after the shared data's nightly refresh
             cron(match_policies, hour={POLICY_MATCH_HOUR}, minute={0}, unique=True),
+            cron(push_jobs.push_due, second=PUSH_SWEEP_SECOND, unique=True, run_at_startup=True),
         ],
+        "max_tries": settings.push_max_tries,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": queue_name(settings.redis_key_prefix),
         "on_startup": startup,

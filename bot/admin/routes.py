@@ -24,16 +24,18 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from bot.admin import auth, queries, stats, views
 from bot.admin.auth import Desk, StaffUser
 from bot.admin.forms import Form, read_form
 from bot.admin.ratelimit import LoginLimiter
 from bot.api.routes.complaints import get_catalog_or_none, get_rules
-from bot.complaints import service
+from bot.complaints import notifications, service
 from bot.complaints.models import STATUS_LABELS, Ticket
 from bot.complaints.staff import authenticate
 from bot.config import Settings
+from bot.push.jobs import enqueue_answer
 from bot.store.db import SessionDep
 from bot.store.privacy import mask
 
@@ -463,6 +465,7 @@ def ticket_action(no: str, action: str, request: Request, session: SessionDep, u
             )
         _perform(action, request, session, user, ticket, form)
         still_ours = service.can(user.actor, ticket)
+        push = notifications.pending_push(session, ticket) if action == "answer" else None
         session.commit()
     except service.NotAllowed as exc:
         session.rollback()
@@ -475,9 +478,11 @@ def ticket_action(no: str, action: str, request: Request, session: SessionDep, u
         log.exception("staff desk: %s on %s failed", action, no)
         return error_page(user, 503, BUSY)
     log.info("staff %s: %s on ticket %s", user.username, action, no)
+    # The answer goes to a WeChat user now, by the worker (its sweep would within a minute).
+    background = BackgroundTask(enqueue_answer, request.app.state.jobs, push) if push is not None else None
     if not still_ours:  # returned by its only department: no longer theirs to see
-        return RedirectResponse(f"/admin/complaints?done={action}&no={quote(no)}", status_code=303)
-    return RedirectResponse(f"/admin/complaints/{quote(no)}?done={action}", status_code=303)
+        return RedirectResponse(f"/admin/complaints?done={action}&no={quote(no)}", status_code=303, background=background)
+    return RedirectResponse(f"/admin/complaints/{quote(no)}?done={action}", status_code=303, background=background)
 
 
 def _action_failed(

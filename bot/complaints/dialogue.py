@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.channels import messages as m
-from bot.complaints import service
+from bot.complaints import notifications, service
 from bot.complaints.calendar import local_date
 from bot.complaints.models import DISSATISFIED, RATINGS, Ticket
 from bot.complaints.phones import InvalidPhone, national, normalize_phone
@@ -490,7 +490,7 @@ class ComplaintDialogue:
 
     @staticmethod
     def _rating_choices(ticket: Ticket) -> list[m.Choice]:
-        return [m.Choice(title=r, payload=payload("rate_ticket", ticket_no=ticket.no, rating=r)) for r in RATINGS]
+        return notifications.rating_choices(ticket.no)
 
     def status(self, session: Session, user_id: str) -> Reply:
         """The user's newest tickets: status, the department's answer, and 好差评 where it is open."""

@@ -105,5 +105,6 @@ class Notice(Base):
 from bot.admin import models as _admin_models  # noqa: E402, F401
 from bot.complaints import models as _complaint_models  # noqa: E402, F401
 from bot.complaints import notifications as _notifications  # noqa: E402, F401
-from bot.store import content as _content  # noqa: E402, F401
 from bot.policies import models as _policy_models  # noqa: E402, F401
+from bot.push import models as _push_models  # noqa: E402, F401
+from bot.store import content as _content  # noqa: E402, F401

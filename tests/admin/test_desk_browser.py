@@ -110,9 +110,10 @@ def test_staff_answer_a_complaint_and_the_citizen_hears_of_it(served: tuple[str,
     reply = httpx.post(f"{base}/api/v1/chat", json={"user_id": "browser-citizen", "text": "你好"}, timeout=10)
     assert reply.status_code == 200, reply.text
     messages = reply.json()["messages"]
-    assert messages[0]["type"] == "text"
+    assert messages[0]["type"] == "choices"
     assert messages[0]["text"].startswith(f"您的投诉 {no} 已有答复：{answer}")
     assert "请对处理结果评价" in messages[0]["text"]
+    assert [c["title"] for c in messages[0]["choices"]] == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
     assert messages[1]["text"] == "您好，请问还有什么可以帮您？"
     again = httpx.post(f"{base}/api/v1/chat", json={"user_id": "browser-citizen", "text": "谢谢"}, timeout=10).json()
     assert [m["text"] for m in again["messages"]] == ["您好，请问还有什么可以帮您？"]

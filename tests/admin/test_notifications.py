@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from bot.channels.rasa import RasaClient
 from bot.complaints import notifications, service
-from bot.complaints.models import Ticket
+from bot.complaints.models import RATINGS, Ticket
 from bot.complaints.notifications import CitizenNotification, deliver_pending, mark_delivered, pending_notifications
+from bot.guides.dialogue import payload
 from tests.admin.conftest import POLICE, Tickets, bj
 
 STAFF = service.Actor("staff", "police", POLICE)
@@ -57,11 +58,12 @@ def test_the_next_chat_reply_starts_with_the_answer_once(
 ) -> None:
     ticket = _answered(tickets, session, "web-user-1", "已协调窗口，明天上午可直接办理")
     first = _chat(client, "web-user-1")
-    assert first[0] == {
-        "type": "text",
-        "text": f"您的投诉 {ticket.no} 已有答复：已协调窗口，明天上午可直接办理\n"
-                "请对处理结果评价（非常满意、满意、基本满意、不满意、非常不满意）。",
-    }
+    assert (first[0]["type"], first[0]["text"]) == (
+        "choices", f"您的投诉 {ticket.no} 已有答复：已协调窗口，明天上午可直接办理\n请对处理结果评价：",
+    )
+    assert [(c["title"], c["payload"]) for c in first[0]["choices"]] == [  # the 好差评 buttons
+        (rating, payload("rate_ticket", ticket_no=ticket.no, rating=rating)) for rating in RATINGS
+    ]
     assert first[1:] == [{"type": "text", "text": REPLY[0]["text"]}]
     assert rasa[0]["message"] == "你好"  # the conversation itself goes on as usual
     second = _chat(client, "web-user-1")
@@ -88,8 +90,8 @@ def test_a_new_answer_replaces_one_not_yet_delivered(tickets: Tickets, session: 
     service.rate(session, ticket, "不满意", "web-user-3")  # reopened ... and answered again
     service.answer(session, ticket, "第二次答复", STAFF)
     session.commit()
-    texts = deliver_pending(engine, "web-user-3", "web")
-    assert len(texts) == 1 and "第二次答复" in texts[0]
+    notices = deliver_pending(engine, "web-user-3", "web")
+    assert [(n.ticket_no, n.answer) for n in notices] == [(ticket.no, "第二次答复")]
     session.rollback()
     statuses = sorted(n.status for n in session.scalars(select(CitizenNotification)))
     assert statuses == ["delivered", "superseded"]

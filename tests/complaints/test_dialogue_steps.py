@@ -11,9 +11,6 @@ from typing import Any
 import pytest
 
 from bot.channels import messages as m
-from bot.complaints.phones import INVALID
-from bot.complaints.rules import Rules
-from bot.guides.catalog import Catalog
 from bot.complaints.dialogue import (
     DECLINED,
     NONE,
@@ -21,6 +18,9 @@ from bot.complaints.dialogue import (
     ComplaintState,
     cn_date,
 )
+from bot.complaints.phones import INVALID
+from bot.complaints.rules import Rules
+from bot.guides.catalog import Catalog
 from bot.guides.dialogue import Reply
 from tests.dialogue_helpers import Recorder, parse_payload
 

@@ -12,12 +12,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from bot.api.deps import get_rasa
+from bot.api.deps import get_catalog, get_rasa
 from bot.api.sessions import InvalidSession, SessionSigner
 from bot.channels import messages as m
 from bot.channels.conversation import converse
 from bot.channels.rasa import RasaClient, RasaUnavailable
-from bot.complaints.notifications import deliver_pending
+from bot.complaints.notifications import answer_messages
 from bot.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -112,5 +112,7 @@ async def chat(
         log.error("rasa unavailable: %s", exc)
         raise HTTPException(status_code=503, detail="服务暂时繁忙，请稍后再试") from exc
     # Answers to the user's complaints since the last turn come first (each once), then the reply.
-    notes = await asyncio.to_thread(deliver_pending, request.app.state.engine, caller.user_id, caller.channel)
-    return ChatResponse(messages=[*(m.TextMessage(text=note) for note in notes), *messages])
+    notices = await asyncio.to_thread(
+        answer_messages, request.app.state.engine, lambda: get_catalog(request).wording, caller.user_id, caller.channel
+    )
+    return ChatResponse(messages=[*notices, *messages])

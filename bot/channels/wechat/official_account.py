@@ -15,21 +15,24 @@ import contextlib
 import json
 import logging
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from requests import RequestException
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
-from wechatpy.exceptions import WeChatClientException
 from wechatpy.replies import TextReply
 
 from bot.channels.conversation import NOT_UNDERSTOOD, converse
+from bot.channels.messages import Message
 from bot.channels.rasa import RasaClient, RasaUnavailable
 from bot.channels.wechat.client import SharedTokenClient
+from bot.channels.wechat.errors import is_transient
 from bot.channels.wechat.inbound import Inbound, InboundVerifier
+from bot.channels.wechat.keys import CUSTOMER_SERVICE_WINDOW_SECONDS, choices_key, last_inbound_key
 from bot.channels.wechat.menu import load_menu
 from bot.channels.wechat.render import WeChatRenderer, split_text
 from bot.store.privacy import mask
@@ -38,8 +41,6 @@ log = logging.getLogger(__name__)
 
 SEEN_TTL_SECONDS = 600  # WeChat's retries come within ~15 s; keep the claim well beyond that
 CHOICES_TTL_SECONDS = 24 * 3600
-# Errors that will not go away by retrying: out of the 48-hour window, unsubscribed, blocked.
-TERMINAL_ERRCODES = {45015, 43004, 43019, 45047, 40003}
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.。、]?\s*$")
 
 
@@ -47,12 +48,6 @@ _NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.。、]?\s*$")
 class Answer:
     parts: list[str]
     choices: list[str]
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, RequestException):
-        return True
-    return isinstance(exc, WeChatClientException) and exc.errcode not in TERMINAL_ERRCODES
 
 
 class OfficialAccount:
@@ -67,6 +62,7 @@ class OfficialAccount:
         reply_budget: float = 4.0,
         max_text_chars: int = 500,
         key_prefix: str = "yishiban:wx",
+        pending: Callable[[str], Awaitable[list[Message]]] | None = None,
     ) -> None:
         self.verifier = verifier
         self.client = client
@@ -78,6 +74,8 @@ class OfficialAccount:
         self.max_text_chars = max_text_chars
         self.key_prefix = key_prefix
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Answers to the user's complaints that no push reached them with: shown before the reply.
+        self.pending = pending
 
     # --- the HTTP side ---------------------------------------------------------------------
 
@@ -93,6 +91,10 @@ class OfficialAccount:
             log.info("wechat retry dropped: %s from %s", inbound.dedupe_key, mask(inbound.openid))
             return None
         try:
+            if not (inbound.message.type == "event" and inbound.message.event == "unsubscribe"):
+                # The user wrote: 客服消息 may reach them for 48 hours (the push worker reads this).
+                await self.redis.set(last_inbound_key(self.key_prefix, inbound.openid), int(time.time()),
+                                     ex=CUSTOMER_SERVICE_WINDOW_SECONDS)
             return await self._reply(inbound)
         except RedisError:
             log.exception("redis failed while answering %s", mask(inbound.openid))
@@ -137,7 +139,7 @@ class OfficialAccount:
         if message.type == "event":
             if message.event in ("subscribe", "subscribe_scan"):
                 # A returning follower: numbers typed after the welcome must not pick old choices.
-                await self.redis.delete(f"{self.key_prefix}:choices:{inbound.openid}")
+                await self.redis.delete(choices_key(self.key_prefix, inbound.openid))
                 return self._named("welcome")
             if message.event == "click":
                 says = load_menu(self.guides_dir).says(message.key or "")
@@ -155,7 +157,7 @@ class OfficialAccount:
             return self._named("unsupported")
         number = _NUMBER.match(text)
         if number:
-            stored = await self.redis.get(f"{self.key_prefix}:choices:{openid}")
+            stored = await self.redis.get(choices_key(self.key_prefix, openid))
             choices: list[str] = json.loads(stored) if stored else []
             index = int(number.group(1)) - 1
             if 0 <= index < len(choices):
@@ -193,10 +195,15 @@ class OfficialAccount:
         except RasaUnavailable as exc:
             log.error("rasa unavailable for wechat: %s", exc)
             return self._named("busy")
+        if self.pending is not None:
+            try:
+                messages = [*await self.pending(openid), *messages]
+            except Exception:  # the reply must not fail for a notice; it stays pending
+                log.exception("pending answers for %s could not be read", mask(openid))
         rendered = self.renderer.render(messages)
         if not rendered.parts:  # nothing printable (e.g. only empty texts): never leave the user without a word
             return Answer(split_text(NOT_UNDERSTOOD), [])
-        key = f"{self.key_prefix}:choices:{openid}"
+        key = choices_key(self.key_prefix, openid)
         if rendered.choices:
             await self.redis.set(key, json.dumps(rendered.choices, ensure_ascii=False), ex=CHOICES_TTL_SECONDS)
         else:
@@ -210,7 +217,7 @@ class OfficialAccount:
             return
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_transient), stop=stop_after_attempt(4),
+                retry=retry_if_exception(is_transient), stop=stop_after_attempt(4),
                 wait=wait_exponential(multiplier=0.5, max=8), reraise=True,
             ):
                 with attempt:

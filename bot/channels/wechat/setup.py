@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import redis
 import redis.asyncio as aioredis
 
+from bot.channels.messages import Message
 from bot.channels.rasa import RasaClient
 from bot.channels.wechat.client import SharedTokenClient
 from bot.channels.wechat.inbound import InboundVerifier
@@ -22,7 +24,9 @@ class WeChatConfigError(RuntimeError):
     pass
 
 
-def open_official_account(settings: Settings, rasa: RasaClient) -> OfficialAccount | None:
+def open_official_account(
+    settings: Settings, rasa: RasaClient, pending: Callable[[str], Awaitable[list[Message]]] | None = None
+) -> OfficialAccount | None:
     if not settings.wechat_token:
         return None
     required = {"WECHAT_APP_ID": settings.wechat_app_id, "WECHAT_APP_SECRET": settings.wechat_app_secret,
@@ -44,6 +48,7 @@ def open_official_account(settings: Settings, rasa: RasaClient) -> OfficialAccou
         reply_budget=settings.wechat_reply_budget_seconds,
         max_text_chars=settings.max_text_chars,
         key_prefix=f"{settings.redis_key_prefix}:wx",
+        pending=pending,
     )
 
 
