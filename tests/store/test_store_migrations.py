@@ -149,3 +149,8 @@ def test_postgres_urls_use_psycopg() -> None:
         assert engine.pool._pre_ping is True  # type: ignore[attr-defined]
     finally:
         engine.dispose()
+
+
+def test_one_head() -> None:
+    """Branches made side by side are joined by a merge revision before they land together."""
+    assert len(_head()) == 1, _head()
