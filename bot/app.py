@@ -38,6 +38,7 @@ from bot.complaints.notifications import answer_messages
 from bot.config import ROOT, Settings, get_settings
 from bot.guides.catalog import CatalogStore
 from bot.guides.versions import DatabaseSource
+from bot.policies.catalog import PolicyStore
 from bot.store.db import make_engine, upgrade_database
 from bot.worker import open_queue
 
@@ -106,6 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The files in guides/ with the versions staff published in the browser over them; every
     # process polls the database's publication marker, so a publish reaches all of them in seconds.
     app.state.catalog_store = CatalogStore(
+        settings.guides_dir, settings.guides_check_interval, DatabaseSource(lambda: app.state.engine)
+    )
+    app.state.policy_store = PolicyStore(  # the policies likewise (免申即享)
         settings.guides_dir, settings.guides_check_interval, DatabaseSource(lambda: app.state.engine)
     )
     app.state.known_intents = known_intents(ROOT / "dialogues" / "domain.yml")

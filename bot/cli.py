@@ -354,7 +354,8 @@ def policies_match(
     """系统智审：用 guides/policies 中有效的政策匹配企业画像库，新匹配记入政策匹配库（可重复运行）。"""
     from datetime import date
 
-    from bot.policies.catalog import build_policy_catalog
+    from bot.guides.versions import DatabaseSource
+    from bot.policies.catalog import PolicyStore
     from bot.policies.matching import run_matching
 
     settings, engine = _policy_engine()
@@ -363,7 +364,8 @@ def policies_match(
     except ValueError as exc:
         typer.echo(f"日期格式不对：{as_of}（应为 YYYY-MM-DD）", err=True)
         raise typer.Exit(code=2) from exc
-    catalog = build_policy_catalog(settings.guides_dir)
+    # The files with the versions published in the guide editor over them, as the worker matches.
+    catalog = PolicyStore(settings.guides_dir, source=DatabaseSource(lambda: engine)).get()
     try:
         result = run_matching(engine, catalog, day, "cli", policy or None)
     finally:

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     wechat_template_complaint_answer: str | None = None  # 公众号 template message, outside the 48 hours
     mp_template_complaint_answer: str | None = None  # 小程序 subscribe message
     mp_complaint_page: str | None = None  # the mini-program page that subscribe message opens
+    # 免申即享 notices: without the template id of a channel, that channel's users are not pushed.
+    wechat_template_policy_notice: str | None = None  # 公众号 template message
+    mp_template_policy_notice: str | None = None  # 小程序 subscribe message
+    mp_policy_page: str | None = None  # the mini-program page it opens (the match id is appended)
+    # Policy notices enqueued per sweep (every minute): above the send rate, so the queue never runs dry.
+    push_sweep_batch: int = 2000
+    # A job, a claim or a WeChat call held longer than this is presumed dead and taken over. Each must
+    # exceed the longest live one (the wait for a rate slot included), or a message could go twice.
+    push_job_timeout_seconds: float = 300.0
+    push_lease_seconds: float = 120.0
+    push_call_grace_seconds: float = 900.0
 
     @field_validator("push_quiet_hours")
     @classmethod

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any
 
-from arq import ArqRedis, cron
+from arq import ArqRedis, cron, func
 from arq.connections import RedisSettings
 from redis.asyncio import ConnectionPool
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 SWEEP_MINUTES = set(range(0, 60, 10))  # 督办 sweep every ten minutes
 POLICY_MATCH_HOUR = 3  # 免申即享 matching run at 03:00 worker time (arq's cron), after the nightly data refresh
 PUSH_SWEEP_SECOND = 30  # the push sweep: every minute, at this second
+POLICY_PUSH_SWEEP_SECOND = 45  # the policy notices' sweep: every minute, apart from the answers'
 
 
 def queue_name(prefix: str) -> str:
@@ -63,13 +64,13 @@ async def sweep_overdue(ctx: dict[str, Any]) -> list[str]:
 
 async def match_policies(ctx: dict[str, Any]) -> dict[str, int]:
     """免申即享 系统智审: match every policy in force against the 企业画像库 (new matches get notified)."""
-    from bot.policies.catalog import policy_store
     from bot.policies.matching import run_matching
 
-    settings = get_settings()
-    catalog = policy_store(settings.guides_dir, settings.guides_check_interval).get()
+    catalog = ctx["policies"].get()  # the files with the versions published in the guide editor over them
     result = await asyncio.to_thread(run_matching, ctx["engine"], catalog, None, "cron")
     log.info("policy matching run %d: %d new matches", result.run_id, result.new)
+    # Tell the new matches now rather than at the next minute's sweep.
+    await ctx["redis"].enqueue_job("push_policy_notices")
     return {p.policy_id: p.new for p in result.policies}
 
 
@@ -79,14 +80,22 @@ def worker_settings() -> dict[str, Any]:
     if not settings.redis_url:
         raise RuntimeError("the worker needs REDIS_URL: its job queue is in Redis")
     return {
-        "functions": [sweep_overdue, push_jobs.push_answer, push_jobs.push_due, match_policies],
+        "functions": [
+            sweep_overdue, push_jobs.push_answer, push_jobs.push_due, match_policies, push_jobs.push_policy_notices,
+            # No result kept: the job id only guards a notice while queued or running (the push log
+            # keeps it at most once), so a notice that waited out the quiet hours can be queued again.
+            func(push_jobs.push_policy_notice, keep_result=0),
+        ],
         "cron_jobs": [
             cron(sweep_overdue, minute=SWEEP_MINUTES, unique=True, run_at_startup=True),
             # 免申即享: a full matching run every night, after the shared data's nightly refresh
             cron(match_policies, hour={POLICY_MATCH_HOUR}, minute={0}, unique=True),
             cron(push_jobs.push_due, second=PUSH_SWEEP_SECOND, unique=True, run_at_startup=True),
+            cron(push_jobs.push_policy_notices, second=POLICY_PUSH_SWEEP_SECOND, unique=True, run_at_startup=True),
         ],
         "max_tries": settings.push_max_tries,
+        # A job held longer than this (plus arq's 10 s) by a worker that died is run again by another.
+        "job_timeout": settings.push_job_timeout_seconds,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": queue_name(settings.redis_key_prefix),
         "on_startup": startup,

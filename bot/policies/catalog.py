@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.guides.catalog import PublishedSource
 from bot.guides.loader import GuideFileError, ParsedFile, Problem, node_line, parse_text, validation_problems
 from bot.policies import fields as f
 from bot.policies.conditions import fields_in, leaves, lists_in, near_miss_parts
@@ -155,11 +156,18 @@ class PolicyCatalog:
         return len(self.policies)
 
 
-def build_policy_catalog(guides_dir: Path) -> PolicyCatalog:
-    loaded = load_policies(guides_dir)
+def build_policy_catalog(
+    guides_dir: Path, published: Mapping[str, str] | None = None, marker: int | None = None,
+) -> PolicyCatalog:
+    """The policy files, with the versions published in the browser editor (``policies/<id>.yml`` →
+    text, as ``PublishedSource.documents`` gives them) over them."""
+    prefix = f"{POLICIES_DIR}/"
+    overrides = {name.removeprefix(prefix): text.encode("utf-8")
+                 for name, text in (published or {}).items() if name.startswith(prefix)}
+    loaded = load_policies(guides_dir, overrides)
     for problem in loaded.problems:
         log.error("policy file problem: %s", problem)
-    return PolicyCatalog(loaded.policies, _fingerprint(guides_dir))
+    return PolicyCatalog(loaded.policies, _fingerprint(guides_dir) + (f"#{marker}" if marker else ""))
 
 
 def _fingerprint(guides_dir: Path) -> str:
@@ -174,17 +182,44 @@ def _fingerprint(guides_dir: Path) -> str:
 
 
 class PolicyStore:
-    """The current policies, re-read when a file changes (checked at most every ``check_interval`` s).
+    """The current policies, re-read when a file changes or a version is published (checked at most
+    every ``check_interval`` s), like the guides' ``CatalogStore``.
 
-    A file with errors is left out (and logged); the others stay in force.
+    With a ``source`` (bot.guides.versions.DatabaseSource), the versions staff published in the guide
+    editor win over their files: each check reads the database's publication marker (one indexed
+    ``max(id)``), so a policy published in any process is matched and pushed by every process
+    within the interval, without a restart. A policy with errors is left out (and logged); the
+    others stay in force.
     """
 
-    def __init__(self, guides_dir: Path, check_interval: float = 1.0) -> None:
+    def __init__(self, guides_dir: Path, check_interval: float = 1.0, source: PublishedSource | None = None) -> None:
         self.guides_dir = guides_dir
         self.check_interval = check_interval
+        self.source = source
         self._lock = threading.Lock()
-        self._catalog = build_policy_catalog(guides_dir)
+        self._fingerprint = _fingerprint(guides_dir)
+        self._marker: int | None = None
+        self._catalog = self._build()
         self._checked = time.monotonic()
+
+    def _build(self) -> PolicyCatalog:
+        marker, published = None, {}
+        if self.source is not None:
+            try:
+                marker, published = self.source.documents()
+            except Exception:  # no database yet (before the migration) or a hiccup: the files alone
+                log.warning("published policy versions unavailable; matching the files", exc_info=True)
+        self._marker = marker
+        return build_policy_catalog(self.guides_dir, published, marker)
+
+    def _current_marker(self) -> int | None:
+        if self.source is None:
+            return None
+        try:
+            return self.source.marker()
+        except Exception:  # keep what is loaded rather than drop the published versions
+            log.warning("guide publication marker unavailable; keeping policies %s", self._catalog.version, exc_info=True)
+            return self._marker
 
     def get(self) -> PolicyCatalog:
         now = time.monotonic()
@@ -193,9 +228,11 @@ class PolicyStore:
         with self._lock:
             if now - self._checked >= self.check_interval:
                 self._checked = now
-                if _fingerprint(self.guides_dir) != self._catalog.version:
-                    self._catalog = build_policy_catalog(self.guides_dir)
-                    log.info("policies reloaded: %d in force", len(self._catalog))
+                fingerprint, marker = _fingerprint(self.guides_dir), self._current_marker()
+                if fingerprint != self._fingerprint or marker != self._marker:
+                    self._catalog = self._build()
+                    self._fingerprint = fingerprint
+                    log.info("policies reloaded: %d in force (%s)", len(self._catalog), self._catalog.version)
         return self._catalog
 
 
@@ -204,7 +241,7 @@ _stores_lock = threading.Lock()
 
 
 def policy_store(guides_dir: Path, check_interval: float = 1.0) -> PolicyStore:
-    """One store per guides directory and process."""
+    """One store of the files alone per guides directory and process (where no database is at hand)."""
     key = (guides_dir, check_interval)
     with _stores_lock:
         if key not in _stores:

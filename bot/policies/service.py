@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -249,18 +249,22 @@ class PendingNotice:
     benefit: str
 
 
-def pending_notifications(session: Session, catalog: PolicyCatalog, as_of: date, limit: int = 500) -> list[PendingNotice]:
+def pending_notifications(
+    session: Session, catalog: PolicyCatalog, as_of: date, limit: int = 500, *,
+    where: ColumnElement[bool] | None = None,
+) -> list[PendingNotice]:
     """Current matches of policies in force, in status matched or notified, paired with every active
     binding of their enterprise that has no notification yet; oldest match first.
 
     A user bound after the first notice still gets one; a match the enterprise has already
-    confirmed or declined (it found it in the chat) is not pushed.
+    confirmed or declined (it found it in the chat) is not pushed. ``where``: the push side's own
+    condition over ``PolicyMatch`` and ``Binding`` (its channels, what it gave up on).
     """
     in_force = [p.id for p in catalog.in_force(as_of)]
     if not in_force:
         return []
     told = exists().where(PolicyNotification.match_id == PolicyMatch.id, PolicyNotification.user_id == Binding.user_id)
-    rows = session.execute(
+    query = (
         select(PolicyMatch, Binding.user_id, Binding.channel, Enterprise.uscc, Enterprise.name)
         .join(Binding, Binding.enterprise_id == PolicyMatch.enterprise_id)
         .join(Enterprise, Enterprise.id == PolicyMatch.enterprise_id)
@@ -270,7 +274,8 @@ def pending_notifications(session: Session, catalog: PolicyCatalog, as_of: date,
         )
         .order_by(PolicyMatch.id, Binding.id)
         .limit(limit)
-    ).all()
+    )
+    rows = session.execute(query if where is None else query.where(where)).all()
     notices = []
     for match, user_id, channel, code, name in rows:
         policy = catalog.get(match.policy_id)

@@ -94,6 +94,7 @@ class PushSender:
         mini_program: WeChatClient | None = None,
         rate_limit: GlobalRateLimit | None = None,
         lease_seconds: float = LEASE_SECONDS,
+        call_grace_seconds: float = CALL_GRACE_SECONDS,
         call_threads: int = 16,
     ) -> None:
         self.engine = engine
@@ -101,6 +102,7 @@ class PushSender:
         self.mini_program = mini_program
         self.rate_limit = rate_limit
         self.lease = timedelta(seconds=lease_seconds)
+        self.call_grace = timedelta(seconds=call_grace_seconds)
         self._calls = ThreadPoolExecutor(max_workers=call_threads, thread_name_prefix="wechat-push")
 
     def can_send(self, method: Method) -> bool:
@@ -162,7 +164,7 @@ class PushSender:
             result = session.execute(
                 update(PushRecord)
                 .where(PushRecord.key == key, PushRecord.status == CLAIMED, PushRecord.attempts == attempt)
-                .values(status=SENDING, lease_until=now + timedelta(seconds=CALL_GRACE_SECONDS), updated_at=now)
+                .values(status=SENDING, lease_until=now + self.call_grace, updated_at=now)
             )
             session.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from bot.admin import auth
 from bot.policies import binding, service
-from bot.policies.catalog import PolicyCatalog, policy_store
+from bot.policies.catalog import PolicyCatalog, PolicyStore, policy_store
 from bot.policies.schemas import DeclineIn, PaidIn, UserIn
 from bot.store.db import SessionDep
 from bot.store.privacy import mask
@@ -47,8 +47,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def get_policies(request: Request) -> PolicyCatalog:
-    settings = request.app.state.settings
-    return policy_store(settings.guides_dir, settings.guides_check_interval).get()
+    # The app's store reads the versions published in the guide editor too (bot.app).
+    store: PolicyStore | None = getattr(request.app.state, "policy_store", None)
+    if store is None:
+        settings = request.app.state.settings
+        store = policy_store(settings.guides_dir, settings.guides_check_interval)
+    return store.get()
 
 
 def get_today(request: Request) -> date:
