@@ -141,6 +141,10 @@ class AnswerPush:
     async def _send(self, method: Method, note: CitizenNotification, notice: PendingNotice) -> Outcome:
         if method == "custom":
             rendered = self.renderer.render([answer_notice(self.wording(), notice)])
+            key = choices_key(self.settings.wx_prefix, note.user_id)
+            if rendered.choices:  # replying “2” rates 满意: stored before the send, so a quick reply finds it
+                previous = await self.redis.get(key)
+                await self.redis.set(key, json.dumps(rendered.choices, ensure_ascii=False), ex=self.settings.choices_ttl_seconds)
             outcome = Outcome.SKIPPED
             for index, part in enumerate(rendered.parts):
                 push = Push(subject(note.id), KIND, note.user_id, "custom", text=part, part=index)
@@ -148,10 +152,13 @@ class AnswerPush:
                 if index == 0:
                     outcome = result.outcome
                     if outcome is not Outcome.SENT:
-                        return outcome  # nothing (or nothing known) arrived: no further parts
-            if rendered.choices:  # replying “2” now rates 满意
-                await self.redis.set(choices_key(self.settings.wx_prefix, note.user_id),
-                                     json.dumps(rendered.choices, ensure_ascii=False), ex=self.settings.choices_ttl_seconds)
+                        break  # nothing (or nothing known) arrived: no further parts
+            if rendered.choices and outcome not in (Outcome.SENT, Outcome.UNKNOWN):
+                # Not shown to the user: their numbers keep referring to what they last saw.
+                if previous:
+                    await self.redis.set(key, previous, ex=self.settings.choices_ttl_seconds)
+                else:
+                    await self.redis.delete(key)
             return outcome
         context = {"category": notice.category, "no": notice.ticket_no, "answer": notice.answer,
                    "departments": "、".join(await asyncio.to_thread(self._departments, note.ticket_id))}

@@ -75,10 +75,14 @@ async def submit_all(url: str, answered: asyncio.Event | None = None) -> list[in
         return await asyncio.gather(*(one(i) for i in range(SUBMISSIONS)))
 
 
-@pytest.mark.timeout(180)
-def test_a_killed_bot_leaves_exactly_one_ticket_per_complaint(tmp_path: Path) -> None:
-    database_url = f"sqlite:///{tmp_path}/crash.db"
-    process, url = start_bot(database_url, tmp_path / "bot-1.log")
+ATTEMPTS = 5  # the kill must land while tickets are stored but unanswered; a busy machine may miss that window
+
+
+def kill_while_storing(tmp_path: Path, attempt: int) -> tuple[str, int] | None:
+    """Submit everything, SIGKILL the bot at the first answer: (database, tickets stored), or None if the
+    kill came too late to catch a ticket stored but unanswered (then the attempt proves nothing)."""
+    database_url = f"sqlite:///{tmp_path}/crash-{attempt}.db"
+    process, url = start_bot(database_url, tmp_path / f"bot-{attempt}.log")
 
     async def submit_and_kill() -> list[int | None]:
         first_answer = asyncio.Event()
@@ -90,11 +94,21 @@ def test_a_killed_bot_leaves_exactly_one_ticket_per_complaint(tmp_path: Path) ->
     first = asyncio.run(submit_and_kill())
     process.wait(timeout=10)
     answered = sum(1 for status in first if status == 201)
-    assert answered < SUBMISSIONS, "the kill came too late to interrupt anything; the test proves nothing"
     stored = count_tickets(database_url)[0]
-    assert stored > answered, "no ticket was caught stored but unanswered; the test proves nothing"
+    return (database_url, stored) if answered < SUBMISSIONS and stored > answered else None
 
-    process, url = start_bot(database_url, tmp_path / "bot-2.log")
+
+@pytest.mark.timeout(400)
+def test_a_killed_bot_leaves_exactly_one_ticket_per_complaint(tmp_path: Path) -> None:
+    for attempt in range(ATTEMPTS):
+        caught = kill_while_storing(tmp_path, attempt)
+        if caught is not None:
+            break
+    else:
+        raise AssertionError(f"in {ATTEMPTS} attempts no ticket was caught stored but unanswered; the test proves nothing")
+    database_url, stored = caught
+
+    process, url = start_bot(database_url, tmp_path / "bot-restarted.log")
     try:
         retry = asyncio.run(submit_all(url))  # every client retries with its own key
     finally:

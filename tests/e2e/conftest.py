@@ -65,7 +65,9 @@ def stack(wechat: WeChatAccount) -> Iterator[Stack]:
         env={"DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='e2e-db-')}/e2e.db", "GUIDES_DIR": str(guides_dir),
              "PUBLIC_BASE_URL": "https://yishiban.example.cn",
              "WECHAT_TOKEN": wechat.token, "WECHAT_APP_ID": wechat.app_id, "WECHAT_APP_SECRET": wechat.secret,
-             "WECHAT_AES_KEY": wechat.aes_key, "WECHAT_API_BASE_URL": wechat.api.url},
+             "WECHAT_AES_KEY": wechat.aes_key, "WECHAT_API_BASE_URL": wechat.api.url,
+             "WECHAT_TEMPLATE_COMPLAINT_ANSWER": "TPL-E2E-ANSWER"},
+        with_worker=True,  # the arq worker: pushes (answers to WeChat users) and sweeps
     )
     running.guides_dir = guides_dir  # type: ignore[attr-defined]
     running.start(timeout=300)

@@ -12,6 +12,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.complaints import service
+from bot.complaints.rules import RULES_FILE, Rules, load_rules
+from bot.complaints.staff import create_staff
 from bot.launcher import Stack, free_port
+from bot.store.db import make_engine, make_sessionmaker
+from tests.admin.conftest import csrf_of, version_of
 from tests.e2e.conftest import WeChatAccount
 from tests.fakes.serve import ServedApp
 from tests.fakes.wechat_sim import WeChatSimulator
@@ -189,3 +195,57 @@ def test_a_conversation_slower_than_five_seconds_is_answered_once_by_customer_se
             assert again.status_code == 200
             time.sleep(2)
             assert len([m for m in user.custom() if "申请公租房一件事" in m]) == 1
+
+
+def test_a_department_answer_reaches_the_wechat_user_who_rates_it_by_number(
+    sim: WeChatSimulator, wechat: WeChatAccount, stack: Stack
+) -> None:
+    """Staff answer in the desk; the worker pushes a 客服消息 at once; the user replies “2” and 满意 is recorded."""
+    user = WeChatUser(sim, wechat)
+    user.say("你好")  # the user wrote: 客服消息 may reach them for 48 hours
+    username, password = "e2e-police-" + secrets.token_hex(3), "correct horse battery e2e"
+    engine = make_engine(stack.env["DATABASE_URL"])
+    rules = Rules(load_rules(stack.guides_dir / RULES_FILE)[0], "e2e")  # type: ignore[attr-defined]
+    with make_sessionmaker(engine)() as session:  # a ticket filed through WeChat, routed to the police
+        submission = service.Submission(user_id=user.openid, channel="wechat", idempotency_key="e2e-push",
+                                        text="派出所办户口迁移跑了三趟都没办成")
+        ticket, _ = service.create_ticket(session, submission, rules=rules)
+        service.transfer(session, ticket, service.Actor.system("e2e"), ["县公安局"])
+        create_staff(session, username, "县公安局", password)
+        session.commit()
+        no = ticket.no
+
+    answer = "已协调户籍窗口，明天上午带身份证和户口簿到2号窗口直接办理。"
+    # The desk's cookies are Secure (PUBLIC_BASE_URL is https); carried by hand over the loopback http.
+    cookies: dict[str, str] = {}
+
+    def desk(method: str, path: str, **kw: Any) -> httpx.Response:
+        header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        response = httpx.request(method, stack.bot_url + path, headers={"Cookie": header}, timeout=10, **kw)
+        cookies.update(response.cookies)
+        return response
+
+    page = desk("GET", "/admin/login")
+    login = desk("POST", "/admin/login", data={"csrf": csrf_of(page.text), "username": username, "password": password})
+    assert login.status_code == 303, login.text
+    page = desk("GET", f"/admin/complaints/{no}")
+    done = desk("POST", f"/admin/complaints/{no}/answer",
+                data={"csrf": csrf_of(page.text), "version": version_of(page.text), "answer": answer})
+    assert done.status_code == 303, done.text
+
+    deadline = time.monotonic() + 20  # enqueued by the desk, sent by the worker process
+    while not user.new_custom():
+        assert time.monotonic() < deadline, "no 客服消息 with the answer"
+        time.sleep(0.1)
+    [notice] = user.new_custom()
+    user.seen_custom = len(user.custom())
+    assert f"{no} 已有答复：{answer}" in notice
+    assert "1. 非常满意" in notice and "2. 满意" in notice
+    assert not wechat.api.sent("template")  # inside the window: no template message
+
+    reply = user.say("2")
+    assert "感谢您的评价（满意）" in reply, reply
+    with make_sessionmaker(engine)() as session:
+        stored = service.get_ticket(session, no)
+        assert stored is not None and stored.rating == "满意"
+    engine.dispose()

@@ -113,9 +113,12 @@ async def test_when_wechat_says_the_window_closed_the_template_follows(
 ) -> None:
     _, note_id = answered(engine, rules, "wechat")
     await redis_client.set(last_inbound_key(f"{prefix}:wx", OPENID), "1")
+    await redis_client.set(choices_key(f"{prefix}:wx", OPENID), json.dumps(["/greet"]))  # what the user last saw
     fake.fail_next(OPENID, 45015, kind="custom")  # response out of time limit
     assert await pusher.deliver(note_id) == "sent"
     assert [m["kind"] for m in fake.sent()] == ["template"]
+    # The numbered ratings never reached the user: their numbers still refer to what they saw.
+    assert json.loads(await redis_client.get(choices_key(f"{prefix}:wx", OPENID))) == ["/greet"]
     assert note_state(engine, note_id) == ("delivered", "wechat_template")
 
 
