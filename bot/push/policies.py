@@ -142,7 +142,7 @@ class PolicyPush:
                      notice.policy_id, mask(notice.user_id), result.errcode)
             return "refused"
         if last_try:
-            self.sender.give_up(push.key)
+            await asyncio.to_thread(self.sender.give_up, push.key)
             return "failed"
         return "retry"
 

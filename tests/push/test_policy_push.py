@@ -203,3 +203,14 @@ async def test_bound_later_is_told_too(db: Engine, fake: FakeWeChatAPI, pusher: 
     bind(db, code, "oPolicyLater", "wechat")
     later = pusher.due(100)
     assert later and {n.user_id for n in later} == {"oPolicyLater"}
+
+
+async def test_a_matching_run_is_followed_by_the_sweep(db: Engine, queue: ArqRedis) -> None:  # noqa: F811
+    from bot.worker import match_policies
+
+    matched_enterprises(db, 1)
+    ctx = {"engine": db, "policies": PolicyStore(GUIDES, 3600), "redis": queue}
+    assert (await match_policies(ctx))["wengang_fanhuan"] == 0  # matched already: nothing new, the sweep still runs
+    [job] = await queue.queued_jobs()
+    await queue.delete(f"arq:job:{job.job_id}")  # its id is arq's own, outside this test's prefix
+    assert job.function == "push_policy_notices"
