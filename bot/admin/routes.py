@@ -36,7 +36,7 @@ from bot.complaints.models import STATUS_LABELS, Ticket
 from bot.complaints.staff import authenticate
 from bot.config import Settings
 from bot.push.jobs import enqueue_answer
-from bot.store.db import SessionDep
+from bot.store.db import SessionDep, begin_write
 from bot.store.privacy import mask
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def login(request: Request, session: SessionDep, form: FormDep) -> Response:
         log.warning("staff login refused (too many failures): %s from %s", mask(username), mask(address))
         return _login_page(request, 429, error=auth.LOCKED_OUT, username=username, next_path=next_path)
     try:
-        service.begin_write(session)  # SQLite: a rehash or the new session is written after the read
+        begin_write(session)  # SQLite: a rehash or the new session is written after the read
         account = authenticate(session, username, password)
         if account is None:
             session.rollback()
@@ -449,7 +449,7 @@ def ticket_action(no: str, action: str, request: Request, session: SessionDep, u
         return error_page(user, 403, CSRF_REFUSED)
     values = {k: form.get(k) for k in ("answer", "reason", "note", "department")} | {"departments": form.getlist("departments")}
     try:
-        service.begin_write(session)  # SQLite: wait for the write lock before reading the ticket
+        begin_write(session)  # SQLite: wait for the write lock before reading the ticket
         ticket = service.get_ticket(session, no)
         if ticket is None:
             session.rollback()

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, Engine, ForeignKey, Index, String, Text, UniqueConstraint, select, text, update
+from sqlalchemy import CheckConstraint, Engine, ForeignKey, Index, String, Text, UniqueConstraint, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.channels import messages as m
 from bot.guides.dialogue import payload
 from bot.guides.wording import Wording
+from bot.store.db import begin_write
 from bot.store.models import Base, utcnow
 from bot.store.privacy import mask
 
@@ -181,9 +182,7 @@ def deliver_pending(
                 session.rollback()
                 return []
             session.rollback()
-            if engine.dialect.name == "sqlite":
-                # Take the write lock before reading what to claim (see bot.complaints.service.begin_write).
-                session.execute(text("UPDATE citizen_notifications SET id = id WHERE 1 = 0"))
+            begin_write(session)  # SQLite: the write lock before reading what to claim
             notes = pending_notifications(session, user_id, channels)
             claimed = set(mark_delivered(session, [n.id for n in notes], via))
             tickets = _tickets_of(session, [n.ticket_id for n in notes if n.id in claimed])

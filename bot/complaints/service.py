@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, or_, select, text
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -47,6 +47,7 @@ from bot.complaints.phones import masked
 from bot.complaints.rules import Routing, Rules
 from bot.guides.catalog import Catalog
 from bot.guides.schema import Guide
+from bot.store.db import begin_write
 from bot.store.models import utcnow
 from bot.store.privacy import mask
 
@@ -139,22 +140,6 @@ def _require(actor: Actor, ticket: Ticket) -> None:
         raise NotAllowed(f"工单 {ticket.no} 不是{actor.department or '你所在部门'}承办的，无权处理")
     if actor.type == "citizen":
         raise NotAllowed("这一步只能由工作人员办理")
-
-
-# --- transactions -----------------------------------------------------------------------------
-
-
-def begin_write(session: Session) -> None:
-    """Call first in a transaction that reads a ticket and then changes it.
-
-    SQLite (WAL) cannot turn a read transaction into a write one once another connection has
-    written since the read began: it fails at once with "database is locked", busy timeout or
-    not. Taking the write lock first (a write that touches no row) makes a concurrent request
-    wait its turn and then read the fresh row, as PostgreSQL's row locks and version checks do
-    there. On PostgreSQL this does nothing.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("UPDATE tickets SET id = id WHERE 1 = 0"))
 
 
 # --- creating ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from alembic import command
 from alembic.config import Config
 from fastapi import Depends, Request
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -116,6 +116,19 @@ def alembic_config(url: str | URL | None = None, *, connection: Connection | Non
     if connection is not None:
         config.attributes["connection"] = connection
     return config
+
+
+def begin_write(session: Session) -> None:
+    """Call first in a transaction that reads rows and then changes them.
+
+    SQLite (WAL) cannot turn a read transaction into a write one once another connection has
+    written since the read began: it fails at once with "database is locked", busy timeout or
+    not. Taking the write lock first (a write that touches no row; the lock is the whole
+    database's) makes a concurrent request wait its turn and then read fresh rows, as
+    PostgreSQL's row locks and version checks do there. On PostgreSQL this does nothing.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0"))
 
 
 def upgrade_database(url: str | URL, revision: str = "heads") -> None:

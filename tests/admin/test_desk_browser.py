@@ -8,9 +8,9 @@ the answer.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +19,11 @@ from bot.app import create_app
 from bot.complaints.staff import create_staff
 from bot.config import Settings
 from bot.store.db import make_engine, make_sessionmaker, upgrade_database
+from tests.browser import chromium
 from tests.channels.live import FakeRasa, LiveApp
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "desk-browser-password"
 
@@ -46,21 +46,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, FakeRasa]]:
 
 
 @pytest.fixture
-def page():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make browser-deps)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
+def page() -> Iterator[Any]:
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
         yield context.new_page()
-        browser.close()
 
 
 def test_staff_answer_a_complaint_and_the_citizen_hears_of_it(served: tuple[str, FakeRasa], page, tmp_path: Path) -> None:

@@ -37,7 +37,6 @@ from bot.admin.guides import preview as previews
 from bot.admin.routes import BUSY, CSRF_REFUSED, ApiUser, PageUser, error_page, render
 from bot.api.routes.complaints import get_rules
 from bot.channels.wechat.render import WECHAT_TEXT_LIMIT, WeChatRenderer
-from bot.complaints.service import begin_write
 from bot.config import Settings
 from bot.guides import documents, editing, versions
 from bot.guides.catalog import Catalog, CatalogStore
@@ -47,7 +46,7 @@ from bot.guides.loader import MAX_FILE_BYTES, GuideFileError, Problem, guide_fil
 from bot.guides.schema import Guide
 from bot.guides.versions import DocRef, Editor, VersionError
 from bot.store.content import AuditEntry, ContentDraft, ContentRevision
-from bot.store.db import SessionDep
+from bot.store.db import SessionDep, begin_write
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from bot.complaints import service
 from bot.complaints.rules import Rules, rules_store
 from bot.complaints.schemas import ComplaintCreated, ComplaintIn, RatingIn, TicketList, TicketSummary, TicketView, ticket_message
 from bot.guides.catalog import Catalog
-from bot.store.db import SessionDep
+from bot.store.db import SessionDep, begin_write
 from bot.store.privacy import mask
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def list_complaints(
 @router.post("/{no}/rating", responses=_ERRORS)
 def rate_complaint(no: str, body: RatingIn, session: SessionDep) -> TicketView:
     try:
-        service.begin_write(session)  # a double tap waits for the first rating, then gets 409
+        begin_write(session)  # a double tap waits for the first rating, then gets 409
         ticket = service.get_for_user(session, no, body.user_id)
         service.rate(session, ticket, body.rating, body.user_id)
         session.commit()
