@@ -117,8 +117,12 @@ def reset(engine: Engine, told: list[tuple[int, str, str]], prefix: str) -> None
                 {"match_id": m, "user_id": u, "channel": c, "notified_at": utcnow()} for m, u, c in told
             ])
         session.commit()
+    clean_redis(prefix)
+
+
+def clean_redis(prefix: str) -> None:
     with redis.Redis.from_url(REDIS_URL) as r:
-        for pattern in (f"{prefix}*", f"arq:*:{prefix}:*"):
+        for pattern in (f"{prefix}*", f"arq:*:{prefix}:*"):  # the case's keys and arq's for its jobs
             for key in r.scan_iter(pattern):
                 r.delete(key)
 
@@ -169,6 +173,7 @@ def run_case(
         time.sleep(1.0)  # anything beyond N would show now
     finally:
         stop(processes)
+        clean_redis(prefix)
     sent = [m for m in fake.sent() if m["kind"] in ("template", "subscribe")]
     times = sorted(m["time"] for m in sent)
     with Session(engine) as session:
@@ -196,6 +201,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds per case at most")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    # Stopped from outside: still stop the workers and drop the database (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rates = [r.strip() for r in args.rates.split(",") if r.strip()]
     counts = [int(w) for w in args.workers.split(",")]
     today = date.today()

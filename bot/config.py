@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     push_job_timeout_seconds: float = 300.0
     push_lease_seconds: float = 120.0
     push_call_grace_seconds: float = 900.0
+    # Jobs one worker process runs at once; each send waits on the database and on WeChat, not the CPU.
+    worker_max_jobs: int = 50
 
     @field_validator("push_quiet_hours")
     @classmethod
