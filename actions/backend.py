@@ -22,6 +22,8 @@ COMPLAINT_SLOTS = (
     "guide_id", "complaint_text", "complaint_subject", "complaint_guide_id", "complaint_place", "complaint_phone",
     "complaint_confirm", "complaint_editing", "complaint_key", "complaint_opening",
 )
+# The policy last opened and the binding form's slots (惠企政策, 企业绑定).
+POLICY_SLOTS = ("policy_match_id", "bind_uscc", "bind_code", "bind_challenge", "bind_enterprise")
 
 
 @dataclass
@@ -103,6 +105,38 @@ class BackendClient:
 
     async def complaint_rate(self, user_id: str, ticket_no: str | None, rating: str | None, text: str) -> Reply:
         return await self._post("complaint/rate", {"user_id": user_id, "ticket_no": ticket_no, "rating": rating, "text": text})
+
+    # --- 惠企政策 and 企业绑定 (/api/v1/dialogue/policies/...) -------------------------------------
+
+    async def policies_list(self, user_id: str, text: str) -> Reply:
+        return await self._post("policies/list", {"user_id": user_id, "text": text})
+
+    async def policy_step(
+        self, step: str, user_id: str, match_id: str | None, state: dict[str, Any], text: str
+    ) -> Reply:
+        """open / confirm / decline one policy: the button's match, else the words or the policy last opened."""
+        return await self._post(f"policies/{step}", {"user_id": user_id, "match_id": match_id, "state": state, "text": text})
+
+    async def bind_start(self, user_id: str, channel: str, text: str) -> Reply:
+        return await self._post("policies/bind/start", {"user_id": user_id, "channel": channel, "text": text})
+
+    async def bind_prompt(self, slot: str, state: dict[str, Any]) -> Reply:
+        return await self._post("policies/bind/prompt", {"slot": slot, "state": state})
+
+    async def bind_interpret(
+        self, slot: str, user_id: str, channel: str, state: dict[str, Any], text: str, choice: str | None
+    ) -> Reply:
+        body = {"slot": slot, "user_id": user_id, "channel": channel, "state": state, "text": text, "choice": choice}
+        return await self._post("policies/bind/interpret", body)
+
+    async def bind_done(self, user_id: str, state: dict[str, Any]) -> Reply:
+        return await self._post("policies/bind/done", {"user_id": user_id, "state": state})
+
+    async def bind_stop(self) -> Reply:
+        return await self._post("policies/bind/stop", {})
+
+    async def unbind(self, user_id: str, uscc: str | None, text: str) -> Reply:
+        return await self._post("policies/unbind", {"user_id": user_id, "uscc": uscc, "text": text})
 
 
 backend = BackendClient()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import abc
+import logging
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import COMPLAINT_SLOTS, FLOW_SLOTS, Reply
+from actions.backend import COMPLAINT_SLOTS, FLOW_SLOTS, POLICY_SLOTS, BackendError, Reply
+
+log = logging.getLogger(__name__)
 
 SORRY = {"type": "text", "text": "系统有点忙，请稍后再试一次。您刚才的进度已经保存。"}
 
@@ -25,6 +29,10 @@ def flow_state(tracker: Tracker) -> dict[str, Any]:
 
 def complaint_state(tracker: Tracker) -> dict[str, Any]:
     return {name: tracker.get_slot(name) for name in COMPLAINT_SLOTS}
+
+
+def policy_state(tracker: Tracker) -> dict[str, Any]:
+    return {name: tracker.get_slot(name) for name in POLICY_SLOTS}
 
 
 CHANNELS = ("web", "wechat", "mp")
@@ -52,3 +60,24 @@ def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
 
 def slot_events(reply: Reply) -> list[EventType]:
     return [SlotSet(name, value) for name, value in reply.slots.items()]
+
+
+class BackendFormValidation(FormValidationAction, abc.ABC):
+    """A form whose answers the backend interprets: send what it says, set the slots it returns."""
+
+    @abc.abstractmethod
+    async def interpret(self, slot: str, tracker: Tracker) -> Reply: ...
+
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str) -> dict[str, Any]:
+        # Only what the user said for the slot being asked is an answer: rasa_sdk also offers the
+        # slots a start action pre-filled when the form was activated.
+        if tracker.get_slot(slot) is None or tracker.get_slot("requested_slot") != slot:
+            return {}
+        try:
+            reply = await self.interpret(slot, tracker)
+        except BackendError as exc:
+            log.error("%s: interpreting %s failed: %s", self.name(), slot, exc)
+            dispatcher.utter_message(json_message=SORRY)
+            return {slot: None}
+        send(dispatcher, reply)
+        return reply.slots

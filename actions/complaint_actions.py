@@ -8,18 +8,15 @@ key when the form starts; it travels in the `complaint_key` slot, so a retried o
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.backend import BackendError, Reply, backend
-from actions.common import SORRY, channel, complaint_state, entity, send, user_text
+from actions.backend import Reply, backend
+from actions.common import BackendFormValidation, channel, complaint_state, entity, user_text
 from actions.guide_actions import BackendStepAction
-
-log = logging.getLogger(__name__)
 
 
 class ActionStartComplaint(BackendStepAction):
@@ -122,49 +119,36 @@ class ActionRateTicket(BackendStepAction):
         )
 
 
-class ValidateComplaintForm(FormValidationAction):
+class ValidateComplaintForm(BackendFormValidation):
     """Interpret what the user typed or tapped for each question of the complaint form."""
 
     def name(self) -> str:
         return "validate_complaint_form"
 
-    async def _interpret(self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str) -> dict[str, Any]:
-        # As in ValidateGuideForm: only what the user said for the slot being asked is an answer
-        # (rasa_sdk also offers the slots the start action pre-filled at the form's activation).
-        if tracker.get_slot(slot) is None or tracker.get_slot("requested_slot") != slot:
-            return {}
-        try:
-            reply = await backend.complaint_interpret(
-                slot, complaint_state(tracker), user_text(tracker), entity(tracker, "choice")
-            )
-        except BackendError as exc:
-            log.error("complaint interpret failed: %s", exc)
-            dispatcher.utter_message(json_message=SORRY)
-            return {slot: None}
-        send(dispatcher, reply)
-        return reply.slots
+    async def interpret(self, slot: str, tracker: Tracker) -> Reply:
+        return await backend.complaint_interpret(slot, complaint_state(tracker), user_text(tracker), entity(tracker, "choice"))
 
     async def validate_complaint_text(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return await self._interpret(dispatcher, tracker, "complaint_text")
+        return await self.answer(dispatcher, tracker, "complaint_text")
 
     async def validate_complaint_subject(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return await self._interpret(dispatcher, tracker, "complaint_subject")
+        return await self.answer(dispatcher, tracker, "complaint_subject")
 
     async def validate_complaint_place(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return await self._interpret(dispatcher, tracker, "complaint_place")
+        return await self.answer(dispatcher, tracker, "complaint_place")
 
     async def validate_complaint_phone(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return await self._interpret(dispatcher, tracker, "complaint_phone")
+        return await self.answer(dispatcher, tracker, "complaint_phone")
 
     async def validate_complaint_confirm(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return await self._interpret(dispatcher, tracker, "complaint_confirm")
+        return await self.answer(dispatcher, tracker, "complaint_confirm")

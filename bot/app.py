@@ -27,6 +27,7 @@ from bot.api.routes import (
     health,
     notices,
     policies,
+    policy_dialogue,
     wechat,
 )
 from bot.api.sessions import make_signer
@@ -135,7 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
-    for router in (enterprise.router, policies.router, policies.staff_router):  # 免申即享: binding, policies, 兑现
+    # 免申即享: binding, policies, 兑现, and the chat's steps over them
+    for router in (enterprise.router, policies.router, policies.staff_router, policy_dialogue.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     install_staff_desk(app, settings)  # the staff desk: /admin pages, /admin/api, /admin/static

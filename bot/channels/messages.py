@@ -114,12 +114,23 @@ class TicketMessage(BaseModel):
     guide: GuideRef | None = None
 
 
+class EnterpriseRef(BaseModel):
+    uscc: str
+    name: str
+
+
 class PolicyInfo(BaseModel):
     id: str
     title: str
-    kind: str
+    kind: str  # list / condition / manual
     why: list[str]
-    status: str
+    status: str  # matched / notified / confirmed / declined / paid
+    # Added fields: what the channels show (labels in Chinese), and the match a button refers to.
+    match_id: int | None = None
+    kind_label: str | None = None
+    status_label: str | None = None
+    benefit: str | None = None
+    enterprise: EnterpriseRef | None = None
 
 
 class PoliciesMessage(BaseModel):

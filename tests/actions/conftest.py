@@ -39,7 +39,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
 ACTION_MODULES = (
     "actions.backend", "actions.common", "actions.guide_actions", "actions.reply_actions", "actions.complaint_actions",
+    "actions.policy_actions",
 )
+ENTERPRISE_TEST_CODE = "246810"  # the test verifier's code in the session's bot (it runs in another process)
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard: nothing listens there
 
 HAVE_RASA_SDK = importlib.util.find_spec("rasa_sdk") is not None
@@ -105,9 +107,13 @@ def backend_url(backend_database: str) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile(prefix="actions-backend-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
-        [str(APP_PYTHON), "-m", "uvicorn", "bot.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
+        # The launcher's keep-alive (30 s): the action client drops idle connections after 10 s, so with
+        # uvicorn's default 5 s a pooled connection could be closed under it (a Broken pipe on the next call).
+        [str(APP_PYTHON), "-m", "uvicorn", "bot.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
+         "--timeout-keep-alive", "30"],
         cwd=ROOT,
-        env={**os.environ, "RASA_URL": CLOSED_PORT_URL, "DATABASE_URL": backend_database},
+        env={**os.environ, "RASA_URL": CLOSED_PORT_URL, "DATABASE_URL": backend_database,
+             "ENTERPRISE_VERIFIER": "test", "ENTERPRISE_TEST_CODE": ENTERPRISE_TEST_CODE},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -148,6 +154,7 @@ if HAVE_RASA_SDK:
             assert ns.guide_actions.backend is ns.backend.backend
             assert ns.reply_actions.backend is ns.backend.backend
             assert ns.complaint_actions.backend is ns.backend.backend
+            assert ns.policy_actions.backend is ns.backend.backend
             yield ns
             session = ns.backend.backend._session  # no public close(): see the report
             if session is not None and not session.closed:
@@ -165,6 +172,12 @@ if HAVE_RASA_SDK:
             return Tracker.from_dict(json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8")))
 
         return load
+
+
+@pytest.fixture(scope="session")
+def enterprise_code() -> str:
+    """The code the session's bot verifies every enterprise binding with (its test verifier)."""
+    return ENTERPRISE_TEST_CODE
 
 
 @pytest.fixture(scope="session")

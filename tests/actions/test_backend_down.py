@@ -26,12 +26,18 @@ CASES = [
     ("reply_actions", "ActionGreet", "reply_greet", []),
     ("reply_actions", "ActionStopGuide", "reply_stop", []),
     ("reply_actions", "ActionDefaultFallback", "reply_fallback", [UserUtteranceReverted()]),
+    ("policy_actions", "ActionListPolicies", "policy_list", []),
+    ("policy_actions", "ActionConfirmClaim", "policy_confirm_typed", []),
+    ("policy_actions", "ActionStartBinding", "binding_start_with_code", [SlotSet("bind_status", "done")]),
+    ("policy_actions", "ValidateBindingForm", "binding_validate_uscc_bad", [SlotSet("bind_uscc", None)]),
+    ("policy_actions", "ActionBindingDone", "binding_done", []),
 ]
 
 
 def use_backend(actions, monkeypatch, client) -> None:
     monkeypatch.setattr(actions.guide_actions, "backend", client)
     monkeypatch.setattr(actions.reply_actions, "backend", client)
+    monkeypatch.setattr(actions.policy_actions, "backend", client)
 
 
 async def close(client) -> None:

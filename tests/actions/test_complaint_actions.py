@@ -12,18 +12,13 @@ import json
 import re
 import subprocess
 import urllib.request
-from pathlib import Path
-from typing import Any
 
 import pytest
-from rasa_sdk import Tracker
+from action_helpers import APP_PYTHON, ROOT, assert_payloads_known, load, payloads, post_json, sent, slot_values
 from rasa_sdk.events import SlotSet
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-APP_PYTHON = ROOT / ".venv" / "bin" / "python"
 RESTAURANT = {"id": "open_restaurant", "title": "开办餐饮店一件事"}
 RATINGS = ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
 DRAFT_KEYS = {
@@ -32,55 +27,9 @@ DRAFT_KEYS = {
 }
 
 
-def sent(dispatcher) -> list[dict[str, Any]]:
-    """The json_messages dispatched; the actions send nothing else (no text, buttons, responses)."""
-    for message in dispatcher.messages:
-        assert message["text"] is None and not message["buttons"] and message["response"] is None, message
-        assert message["custom"], message
-    return [message["custom"] for message in dispatcher.messages]
-
-
-def slot_values(events: list[dict]) -> dict[str, Any]:
-    assert all(event["event"] == "slot" for event in events), events
-    values = {event["name"]: event["value"] for event in events}
-    assert len(values) == len(events), f"a slot set twice: {events}"
-    return values
-
-
-def payloads(message: dict) -> list[tuple[str, dict[str, str]]]:
-    result = []
-    for choice in message["choices"]:
-        match = re.fullmatch(r"/(\w+)(\{.*\})?", choice["payload"])
-        assert match, choice
-        result.append((match.group(1), json.loads(match.group(2) or "{}")))
-    return result
-
-
-def assert_payloads_known(messages: list[dict], domain: dict) -> None:
-    intents = set(domain["intents"])
-    for message in messages:
-        for intent, entities in payloads(message) if message["type"] == "choices" else []:
-            assert intent in intents, (intent, message)
-            assert set(entities) <= set(domain["entities"]), (entities, message)
-
-
-def load(name: str, **replace: str) -> Tracker:
-    """A tracker from fixtures/<name>.json, with placeholders (e.g. the ticket number) replaced."""
-    text = (FIXTURES / f"{name}.json").read_text(encoding="utf-8")
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return Tracker.from_dict(json.loads(text))
-
-
 def get_tickets(backend_url: str, user_id: str) -> list[dict]:
     with urllib.request.urlopen(f"{backend_url}/api/v1/complaints?user_id={user_id}", timeout=10) as response:
         return json.loads(response.read())["tickets"]
-
-
-def post_json(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 ANSWER_SCRIPT = """

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import pytest
+from action_helpers import sent, slot_values
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -18,22 +18,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 NEWBORN = {"id": "newborn", "title": "新生儿出生一件事"}
 FLOW_RESET = {"guide_items": None, "guide_question": None, "items_draft": None, "answers": {}, "pending_question": None}
-
-
-def sent(dispatcher) -> list[dict[str, Any]]:
-    """The json_messages dispatched; the actions send nothing else (no text, buttons, responses)."""
-    for message in dispatcher.messages:
-        assert message["text"] is None and not message["buttons"] and message["response"] is None, message
-        assert message["custom"], message
-    return [message["custom"] for message in dispatcher.messages]
-
-
-def slot_values(events: list[dict]) -> dict[str, Any]:
-    """The events as {slot: value}; every event must be a SlotSet, each slot set once."""
-    assert all(event["event"] == "slot" for event in events), events
-    values = {event["name"]: event["value"] for event in events}
-    assert len(values) == len(events), f"a slot set twice: {events}"
-    return values
 
 
 def assert_payloads_known(messages: list[dict], domain: dict) -> None:

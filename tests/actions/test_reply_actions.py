@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from action_helpers import sent
 from rasa_sdk.events import SlotSet, UserUtteranceReverted
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -26,13 +27,6 @@ DROPPED = {
     "answers": {},
     "pending_question": None,
 }
-
-
-def sent(dispatcher) -> list[dict[str, Any]]:
-    for message in dispatcher.messages:
-        assert message["text"] is None and not message["buttons"] and message["response"] is None, message
-        assert message["custom"], message
-    return [message["custom"] for message in dispatcher.messages]
 
 
 def slot_values(events: list[dict]) -> dict[str, Any]:

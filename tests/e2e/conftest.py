@@ -23,6 +23,8 @@ from bot.launcher import Stack, ensure_redis, free_port, redis_answers
 from bot.training import ensure_model, rasa_bin
 from tests.fakes.wechat_api import FakeWeChatAPI
 
+ENTERPRISE_TEST_CODE = "314159"  # the bot's test verifier sends nothing; this is every binding's code
+
 
 @dataclass(frozen=True)
 class WeChatAccount:
@@ -63,7 +65,7 @@ def stack(wechat: WeChatAccount) -> Iterator[Stack]:
         key_prefix="e2e" + secrets.token_hex(4),
         log_dir=Path(tempfile.mkdtemp(prefix="e2e-logs-")),
         env={"DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='e2e-db-')}/e2e.db", "GUIDES_DIR": str(guides_dir),
-             "PUBLIC_BASE_URL": "https://yishiban.example.cn",
+             "PUBLIC_BASE_URL": "https://yishiban.example.cn", "ENTERPRISE_TEST_CODE": ENTERPRISE_TEST_CODE,
              "WECHAT_TOKEN": wechat.token, "WECHAT_APP_ID": wechat.app_id, "WECHAT_APP_SECRET": wechat.secret,
              "WECHAT_AES_KEY": wechat.aes_key, "WECHAT_API_BASE_URL": wechat.api.url,
              "WECHAT_TEMPLATE_COMPLAINT_ANSWER": "TPL-E2E-ANSWER"},

@@ -476,9 +476,13 @@
             "div",
             { class: "policy-head" },
             el("span", { class: "policy-title", text: str(p.title) }),
-            str(p.kind) ? el("span", { class: "policy-kind", text: str(p.kind) }) : null,
-            str(p.status) ? el("span", { class: "status-badge", text: str(p.status) }) : null
+            // the Chinese labels when the backend sends them (list/condition/manual, matched/... otherwise)
+            str(p.kind_label || p.kind) ? el("span", { class: "policy-kind", text: str(p.kind_label || p.kind) }) : null,
+            str(p.status_label || p.status)
+              ? el("span", { class: "status-badge", text: str(p.status_label || p.status) })
+              : null
           ),
+          str(p.benefit) ? el("p", { class: "policy-benefit", text: str(p.benefit) }) : null,
           why.length
             ? el("ul", { class: "policy-why small-grey", "aria-label": "匹配原因" }, why.map((w) => el("li", { text: w })))
             : null
