@@ -16,6 +16,7 @@ and the run ends when the fake has all N. Reported per case:
   consulted, as in production, but never makes a send wait);
 - send latency p50/p99: per message, from its claim in the push log to the recorded send (claim,
   mark sending, wait for a rate slot, the call to the fake, record), from the push log;
+- busiest: the most messages the fake saw within any one window of the rate's length;
 - messages at the fake beyond N, and push log rows not ``sent`` (both should be 0).
 
     cd /work/main && .venv/bin/python bench/push_throughput.py --notices 2000 --rates 200/second,unlimited --workers 1,2
@@ -26,6 +27,7 @@ Targets are reported, never asserted. Results: bench/README.md.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import secrets
@@ -44,6 +46,7 @@ if str(ROOT) not in sys.path:  # run as a script: bench/ is sys.path[0], not the
     sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
+from limits import parse as parse_rate  # noqa: E402
 from sqlalchemy import Engine, create_engine, delete, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
@@ -181,11 +184,16 @@ def run_case(
     latencies = [(s - c).total_seconds() * 1000 for status, c, s in rows if status == "sent" and s is not None]
     span = times[-1] - times[0] if len(times) > 1 else float("nan")
     achieved = (len(times) - 1) / span if span else float("nan")
-    configured = None if rate == "unlimited" else float(rate.split("/")[0])
+    item = None if rate == "unlimited" else parse_rate(rate)
+    configured = item.amount / item.get_expiry() if item else None
+    # The most messages the fake saw within any one window of the configured rate's length.
+    period = item.get_expiry() if item else 1.0
+    busiest = max((bisect.bisect_left(times, t + period) - i for i, t in enumerate(times)), default=0)
     return {
         "rate": rate, "workers": workers, "notices": notices, "arrived": len(sent), "beyond_n": max(0, len(sent) - notices),
         "not_sent": sum(1 for status, _, _ in rows if status != "sent"), "span_s": span, "achieved_per_s": achieved,
         "ratio_to_configured": achieved / configured if configured else None,
+        "busiest_window": busiest, "window_s": period, "window_limit": item.amount if item else None,
         "latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                        "mean": statistics.fmean(latencies) if latencies else float("nan")},
         "timed_out": len(sent) < notices,
@@ -225,12 +233,14 @@ def main() -> int:
     finally:
         engine.dispose()
         drop_database(args.postgres_url, name)
-    print(f"{'rate':>16} {'workers':>7} {'arrived':>7} {'msg/s':>8} {'/config':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'extra':>5} {'not sent':>8}")
+    print(f"{'rate':>16} {'workers':>7} {'arrived':>7} {'msg/s':>8} {'/config':>8} {'busiest':>8} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'extra':>5} {'not sent':>8}")
     for r in results:
         ratio = f"{r['ratio_to_configured']:.2f}" if r["ratio_to_configured"] is not None else "-"
-        print(f"{r['rate']:>16} {r['workers']:>7} {r['arrived']:>7} {r['achieved_per_s']:>8.1f} {ratio:>8} "
+        busiest = f"{r['busiest_window']}/{r['window_limit'] or '-'}"
+        print(f"{r['rate']:>16} {r['workers']:>7} {r['arrived']:>7} {r['achieved_per_s']:>8.1f} {ratio:>8} {busiest:>8} "
               f"{r['latency_ms']['p50']:>8.1f} {r['latency_ms']['p99']:>8.1f} {r['beyond_n']:>5} {r['not_sent']:>8}")
+    print("busiest: most messages at the fake within any one window of the rate's length (1 s for unlimited) / the limit")
     by = {(r["rate"], r["workers"]): r["achieved_per_s"] for r in results}
     for rate in rates:
         if (rate, 1) in by and (rate, 2) in by:
