@@ -70,8 +70,8 @@ class Settings(BaseSettings):
     mp_policy_page: str | None = None  # the mini-program page it opens (the match id is appended)
     # Policy notices enqueued per sweep (every minute): above the send rate, so the queue never runs dry.
     push_sweep_batch: int = 2000
-    # A job, a claim or a WeChat call held longer than this is presumed dead and taken over. Each must
-    # exceed the longest live one (the wait for a rate slot included), or a message could go twice.
+    # A job, a claim or a send (its wait for a rate slot, at most half the grace, and its WeChat call)
+    # held longer than this is presumed dead and taken over; each must exceed the longest live one.
     push_job_timeout_seconds: float = 300.0
     push_lease_seconds: float = 120.0
     push_call_grace_seconds: float = 900.0

@@ -7,8 +7,9 @@ Every worker process builds one ``PushSender``. A send goes:
    skipped;
 2. mark the row ``sending``, fenced by the attempt number, so a worker whose lease lapsed
    meanwhile backs off;
-3. wait for a slot in the shared rate limit (Redis), set a "call started" marker in Redis, call
-   WeChat at once, and record what came back.
+3. wait for a slot in the shared rate limit (Redis), at most half the call grace (else the row
+   goes back to ``retrying``), set a "call started" marker in Redis, call WeChat at once, and
+   record what came back.
 
 The database writes come before the slot, so nothing slow lies between the slot and the call and
 WeChat sees the configured rate. A worker killed in step 3 leaves a ``sending`` row: without the
@@ -117,7 +118,14 @@ class PushSender:
         if not await asyncio.to_thread(self._start_sending, push.key, attempt):
             return Result(Outcome.SKIPPED)  # this run's lease lapsed and another run took the key over
         if self.rate_limit is not None:
-            await self.rate_limit.acquire()
+            try:
+                # Bounded well inside the call grace: a send still waiting past the grace would be
+                # taken for an abandoned one and sent again by another run.
+                await self.rate_limit.acquire(timeout=self.call_grace.total_seconds() / 2)
+            except TimeoutError:
+                await asyncio.to_thread(self._finish, push.key, RETRYING, None, "no send slot within half the call grace")
+                log.warning("push %s: no send slot within %.0f s; retried later", push.kind, self.call_grace.total_seconds() / 2)
+                return Result(Outcome.RETRY)
             await self.rate_limit.redis.set(self._marker(push.key), "1", ex=MARKER_TTL_SECONDS)
         try:
             # Its own threads: a call must not queue behind database work once its slot is granted.

@@ -200,3 +200,20 @@ async def test_a_method_without_a_client_is_a_configuration_error(engine: Engine
     assert not sender.can_send(method)  # type: ignore[arg-type]
     with pytest.raises(NotConfigured):
         await sender.send(Push("test:3", "test", OPENID, method, template_id="T"))  # type: ignore[arg-type]
+
+
+async def test_a_send_waits_for_its_slot_only_half_the_call_grace(
+    engine: Engine, fake: FakeWeChatAPI, official_account: SharedTokenClient, prefix: str
+) -> None:
+    """Past the grace a live send would look abandoned and be sent again: it goes back to retrying first."""
+    limit = GlobalRateLimit(REDIS_URL, "1 per 10 second", prefix)
+    sender = PushSender(engine, official_account=official_account, rate_limit=limit, call_grace_seconds=0.6)
+    assert (await sender.send(text_push("slot:1"))).outcome is Outcome.SENT  # takes the one slot
+    started = asyncio.get_running_loop().time()
+    assert (await sender.send(text_push("slot:2", "oSlotUser2"))).outcome is Outcome.RETRY
+    assert asyncio.get_running_loop().time() - started < 0.6
+    assert row(engine, "slot:2:custom").status == "retrying" and len(fake.sent("custom")) == 1
+    assert not await limit.redis.exists(sender._marker("slot:2:custom"))  # no call was begun
+    await limit.clear()
+    assert (await sender.send(text_push("slot:2", "oSlotUser2"))).outcome is Outcome.SENT
+    await limit.aclose()
