@@ -35,6 +35,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -386,9 +387,17 @@ class Phase:
     cut_short: bool
 
 
+def sender_id(run_id: str, target: str, label: str) -> str:
+    return f"bench-{run_id}-{target}-{label}"
+
+
 async def run_phase(
     target: Target, round_no: int, args: argparse.Namespace, run_id: str, budget: Budget, deadline: float,
+    *, talk: Callable[..., Awaitable[None]] | None = None, sender: Callable[[str, str, str], str] = sender_id,
 ) -> tuple[list[Turn], list[Outcome], float, bool]:
+    """``args.users`` users, each through ``args.conversations`` conversations; ``talk`` is the conversation
+    (``converse`` by default; the WeChat benchmark passes its own), ``sender`` names each conversation's user."""
+    talk = talk or converse
     turns: list[Turn] = []
     outcomes: list[Outcome] = []
 
@@ -401,10 +410,10 @@ async def run_phase(
             utterance = UTTERANCES[(u * args.conversations + c) % len(UTTERANCES)]
             outcome = Outcome(target.name, round_no, u, c, utterance)
             outcomes.append(outcome)
-            sender = f"bench-{run_id}-{target.name}{round_no}-u{u}-c{c}"
             if think and c:
                 await asyncio.sleep(think)
-            await converse(target, sender, utterance, outcome, turns, budget, args.max_turns, think)
+            await talk(target, sender(run_id, target.name, f"r{round_no}-u{u}-c{c}"), utterance, outcome, turns, budget,
+                       args.max_turns, think)
             if outcome.result == "capped":
                 return
 
@@ -419,20 +428,25 @@ async def run_phase(
     return turns, outcomes, time.perf_counter() - start, cut_short
 
 
-async def warm_up(targets: dict[str, Target], run_id: str, args: argparse.Namespace) -> list[str]:
-    """Every utterance once through each target, then a concurrent burst; nothing recorded."""
+async def warm_up(
+    targets: Mapping[str, Target], run_id: str, args: argparse.Namespace, *,
+    talk: Callable[..., Awaitable[None]] | None = None, sender: Callable[[str, str, str], str] = sender_id,
+    burst: int = 10,
+) -> list[str]:
+    """Every utterance once through each target, then a concurrent burst of up to ``burst`` users; nothing recorded."""
+    talk = talk or converse
     problems: list[str] = []
     for name, target in targets.items():
         for i, utterance in enumerate(UTTERANCES):
             outcome = Outcome(name, 0, 0, i, utterance)
-            await converse(target, f"bench-{run_id}-warm-{name}-{i}", utterance, outcome, None, None, args.max_turns)
-            if outcome.result != "checklist":
+            await talk(target, sender(run_id, name, f"warm{i}"), utterance, outcome, None, None, args.max_turns)
+            if not outcome.result.startswith("checklist"):
                 problems.append(f"warm-up {name} {utterance!r}: {outcome.result} after {len(outcome.sent)} turns")
     for name, target in targets.items():
-        burst = [Outcome(name, 0, u, 0, UTTERANCES[u % len(UTTERANCES)]) for u in range(min(args.users, 10))]
+        users = [Outcome(name, 0, u, 0, UTTERANCES[u % len(UTTERANCES)]) for u in range(min(args.users, burst))]
         await asyncio.gather(*(
-            converse(target, f"bench-{run_id}-burst-{name}-{o.user}", o.utterance, o, None, None, args.max_turns)
-            for o in burst
+            talk(target, sender(run_id, name, f"burst{o.user}"), o.utterance, o, None, None, args.max_turns)
+            for o in users
         ))
     return problems
 

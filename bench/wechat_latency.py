@@ -66,6 +66,7 @@ from bench.chat_latency import (  # noqa: E402
     UTTERANCES,
     Budget,
     Outcome,
+    Phase,
     Turn,
     command_line,
     cpu_delta,
@@ -77,7 +78,9 @@ from bench.chat_latency import (  # noqa: E402
     machine,
     machine_line,
     percentile,
+    run_phase,
     summarize,
+    warm_up,
 )
 from bot.channels import messages as m  # noqa: E402
 from bot.channels.wechat.client import TOKEN_PREFIX  # noqa: E402
@@ -340,70 +343,9 @@ async def converse(
 # The run
 
 
-@dataclass
-class Phase:
-    target: str
-    round: int
-    wall: float
-    turns: list[Turn]
-    outcomes: list[Outcome]
-    cpu: dict[str, float]
-    cut_short: bool
-
-
 def sender_id(run_id: str, target: str, label: str) -> str:
     # An openid-like id; the same shape on every target, and the chat API's user_id pattern allows it.
     return f"o{run_id}-{target}-{label}"
-
-
-async def run_phase(
-    target: Target, round_no: int, args: argparse.Namespace, run_id: str, budget: Budget, deadline: float,
-) -> tuple[list[Turn], list[Outcome], float, bool]:
-    turns: list[Turn] = []
-    outcomes: list[Outcome] = []
-    think = args.think_ms / 1000
-
-    async def user(u: int) -> None:
-        if think:
-            await asyncio.sleep(think * u / args.users)
-        for c in range(args.conversations):
-            utterance = UTTERANCES[(u * args.conversations + c) % len(UTTERANCES)]
-            outcome = Outcome(target.name, round_no, u, c, utterance)
-            outcomes.append(outcome)
-            if think and c:
-                await asyncio.sleep(think)
-            await converse(target, sender_id(run_id, target.name, f"r{round_no}-u{u}-c{c}"), utterance, outcome, turns,
-                           budget, args.max_turns, think)
-            if outcome.result == "capped":
-                return
-
-    start = time.perf_counter()
-    cut_short = False
-    try:
-        await asyncio.wait_for(
-            asyncio.gather(*(user(u) for u in range(args.users))), timeout=max(1.0, deadline - time.monotonic())
-        )
-    except TimeoutError:
-        cut_short = True
-    return turns, outcomes, time.perf_counter() - start, cut_short
-
-
-async def warm_up(targets: dict[str, Target], run_id: str, args: argparse.Namespace) -> list[str]:
-    """Every utterance once through each target, then a concurrent burst; nothing recorded."""
-    problems: list[str] = []
-    for name, target in targets.items():
-        for i, utterance in enumerate(UTTERANCES):
-            outcome = Outcome(name, 0, 0, i, utterance)
-            await converse(target, sender_id(run_id, name, f"warm{i}"), utterance, outcome, None, None, args.max_turns)
-            if not outcome.result.startswith("checklist"):
-                problems.append(f"warm-up {name} {utterance!r}: {outcome.result} after {len(outcome.sent)} turns")
-    for name, target in targets.items():
-        burst = [Outcome(name, 0, u, 0, UTTERANCES[u % len(UTTERANCES)]) for u in range(args.users)]
-        await asyncio.gather(*(
-            converse(target, sender_id(run_id, name, f"burst{o.user}"), o.utterance, o, None, None, args.max_turns)
-            for o in burst
-        ))
-    return problems
 
 
 def count_custom(api: FakeWeChatAPI, run_id: str, name: str) -> int:
@@ -430,7 +372,7 @@ async def measure(
             "wechat-safe": WeChatTarget("wechat-safe", clients[2], sims["wechat-safe"], msg_ids, args.timeout),
         }
         print("warming up ...", flush=True)
-        for problem in await warm_up(targets, run_id, args):
+        for problem in await warm_up(targets, run_id, args, talk=converse, sender=sender_id, burst=args.users):
             print(f"  warning: {problem}", flush=True)
 
         budget = Budget(args.max_total_turns)
@@ -444,7 +386,8 @@ async def measure(
                     stopped = True
                     break
                 before = cpu_snapshot(stack, redis_client)
-                turns, outcomes, wall, cut = await run_phase(targets[name], round_no, args, run_id, budget, deadline)
+                turns, outcomes, wall, cut = await run_phase(targets[name], round_no, args, run_id, budget, deadline,
+                                                             talk=converse, sender=sender_id)
                 cpu = cpu_delta(before, cpu_snapshot(stack, redis_client))
                 phases.append(Phase(name, round_no, wall, turns, outcomes, cpu, cut))
                 s = summarize(turns, wall)
