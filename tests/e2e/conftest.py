@@ -24,6 +24,7 @@ from bot.training import ensure_model, rasa_bin
 from tests.fakes.wechat_api import FakeWeChatAPI
 
 ENTERPRISE_TEST_CODE = "314159"  # the bot's test verifier sends nothing; this is every binding's code
+POLICY_TEMPLATE = "TPL-E2E-POLICY"  # the template message of 惠企政策 notices
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def stack(wechat: WeChatAccount) -> Iterator[Stack]:
              "PUBLIC_BASE_URL": "https://yishiban.example.cn", "ENTERPRISE_TEST_CODE": ENTERPRISE_TEST_CODE,
              "WECHAT_TOKEN": wechat.token, "WECHAT_APP_ID": wechat.app_id, "WECHAT_APP_SECRET": wechat.secret,
              "WECHAT_AES_KEY": wechat.aes_key, "WECHAT_API_BASE_URL": wechat.api.url,
-             "WECHAT_TEMPLATE_COMPLAINT_ANSWER": "TPL-E2E-ANSWER"},
+             "WECHAT_TEMPLATE_COMPLAINT_ANSWER": "TPL-E2E-ANSWER", "WECHAT_TEMPLATE_POLICY_NOTICE": POLICY_TEMPLATE},
         with_worker=True,  # the arq worker: pushes (answers to WeChat users) and sweeps
     )
     running.guides_dir = guides_dir  # type: ignore[attr-defined]
