@@ -20,9 +20,7 @@ A department that returned the ticket (退回, misrouted) is left out at every s
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from bot.guides.loader import GuideFileError, ParsedFile, Problem, node_line, parse_file, validation_problems
 from bot.guides.matcher import normalize
+from bot.guides.reloading import ReloadingStore, files_fingerprint
 from bot.guides.schema import Guide
 
 log = logging.getLogger(__name__)
@@ -304,15 +303,7 @@ def lint_rules(guides_dir: Path) -> list[Problem]:
     return problems
 
 
-def _fingerprint(path: Path) -> str:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return "missing"
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
-class RulesStore:
+class RulesStore(ReloadingStore[Rules]):
     """The current rules, re-read when the file changes (checked at most every ``check_interval`` s).
 
     A broken edit is logged and the last good rules stay in use; with no good rules at all (the
@@ -320,15 +311,18 @@ class RulesStore:
     complaint is always accepted.
     """
 
+    what = "complaint rules"
+
     def __init__(self, guides_dir: Path, check_interval: float = 1.0) -> None:
         self.path = guides_dir / RULES_FILE
-        self.check_interval = check_interval
-        self._lock = threading.Lock()
-        self._fingerprint = _fingerprint(self.path)
-        self._rules = self._load(Rules.fallback())
-        self._checked = time.monotonic()
+        super().__init__(check_interval)
 
-    def _load(self, previous: Rules) -> Rules:
+    def fingerprint(self) -> str:
+        return files_fingerprint([self.path])[:12]
+
+    def build(self, published: Mapping[str, str], marker: int | None) -> Rules:
+        previous: Rules | None = getattr(self, "_snapshot", None)  # None while the store is being made
+        previous = previous if previous is not None else Rules.fallback()
         try:
             data, problems = load_rules(self.path)
         except FileNotFoundError:
@@ -341,21 +335,7 @@ class RulesStore:
             return previous
         for problem in problems:
             log.warning("complaint rules: %s", problem)
-        return Rules(data, self._fingerprint)
-
-    def get(self) -> Rules:
-        now = time.monotonic()
-        if now - self._checked < self.check_interval:
-            return self._rules
-        with self._lock:
-            if now - self._checked >= self.check_interval:
-                self._checked = now
-                fingerprint = _fingerprint(self.path)
-                if fingerprint != self._fingerprint:
-                    self._fingerprint = fingerprint
-                    self._rules = self._load(self._rules)
-                    log.info("complaint rules reloaded: version %s", self._rules.version)
-        return self._rules
+        return Rules(data, self.fingerprint())
 
 
 @lru_cache(maxsize=8)

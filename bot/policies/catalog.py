@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,8 +17,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.guides.catalog import PublishedSource
 from bot.guides.loader import GuideFileError, ParsedFile, Problem, node_line, parse_text, validation_problems
+from bot.guides.reloading import PublishedSource, ReloadingStore, files_fingerprint
 from bot.policies import fields as f
 from bot.policies.conditions import fields_in, leaves, lists_in, near_miss_parts
 from bot.policies.schema import FieldIs, Policy
@@ -171,69 +170,29 @@ def build_policy_catalog(
 
 
 def _fingerprint(guides_dir: Path) -> str:
-    parts = []
-    for path in policy_files(guides_dir):
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    return "|".join(parts)
+    return files_fingerprint(policy_files(guides_dir))[:12]
 
 
-class PolicyStore:
-    """The current policies, re-read when a file changes or a version is published (checked at most
-    every ``check_interval`` s), like the guides' ``CatalogStore``.
+class PolicyStore(ReloadingStore[PolicyCatalog]):
+    """The current policies, re-read when a file changes or a version is published.
 
     With a ``source`` (bot.guides.versions.DatabaseSource), the versions staff published in the guide
-    editor win over their files: each check reads the database's publication marker (one indexed
-    ``max(id)``), so a policy published in any process is matched and pushed by every process
-    within the interval, without a restart. A policy with errors is left out (and logged); the
-    others stay in force.
+    editor win over their files, so a policy published in any process is matched and pushed by
+    every process within the check interval, without a restart. A policy with errors is left out
+    (and logged); the others stay in force.
     """
+
+    what = "policies"
 
     def __init__(self, guides_dir: Path, check_interval: float = 1.0, source: PublishedSource | None = None) -> None:
         self.guides_dir = guides_dir
-        self.check_interval = check_interval
-        self.source = source
-        self._lock = threading.Lock()
-        self._fingerprint = _fingerprint(guides_dir)
-        self._marker: int | None = None
-        self._catalog = self._build()
-        self._checked = time.monotonic()
+        super().__init__(check_interval, source)
 
-    def _build(self) -> PolicyCatalog:
-        marker, published = None, {}
-        if self.source is not None:
-            try:
-                marker, published = self.source.documents()
-            except Exception:  # no database yet (before the migration) or a hiccup: the files alone
-                log.warning("published policy versions unavailable; matching the files", exc_info=True)
-        self._marker = marker
+    def fingerprint(self) -> str:
+        return _fingerprint(self.guides_dir)
+
+    def build(self, published: Mapping[str, str], marker: int | None) -> PolicyCatalog:
         return build_policy_catalog(self.guides_dir, published, marker)
-
-    def _current_marker(self) -> int | None:
-        if self.source is None:
-            return None
-        try:
-            return self.source.marker()
-        except Exception:  # keep what is loaded rather than drop the published versions
-            log.warning("guide publication marker unavailable; keeping policies %s", self._catalog.version, exc_info=True)
-            return self._marker
-
-    def get(self) -> PolicyCatalog:
-        now = time.monotonic()
-        if now - self._checked < self.check_interval:
-            return self._catalog
-        with self._lock:
-            if now - self._checked >= self.check_interval:
-                self._checked = now
-                fingerprint, marker = _fingerprint(self.guides_dir), self._current_marker()
-                if fingerprint != self._fingerprint or marker != self._marker:
-                    self._catalog = self._build()
-                    self._fingerprint = fingerprint
-                    log.info("policies reloaded: %d in force (%s)", len(self._catalog), self._catalog.version)
-        return self._catalog
 
 
 _stores: dict[tuple[Path, float], PolicyStore] = {}
