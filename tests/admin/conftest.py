@@ -34,13 +34,11 @@ from bot.config import Settings
 from bot.store.db import make_sessionmaker
 from tests.complaints.conftest import (  # noqa: F401 (fixtures)
     catalog,
-    complaints_postgres_engine,
-    complaints_postgres_url,
     engine,
     rules,
     session,
 )
-from tests.store.conftest import _postgres_database, postgres_admin  # noqa: F401 (fixtures)
+from tests.store.conftest import postgres_admin, postgres_engine  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = ROOT / "guides"

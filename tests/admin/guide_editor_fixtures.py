@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bot.complaints.staff import create_staff
 from bot.guides.catalog import CatalogStore
@@ -23,7 +23,6 @@ POLICE = "县公安局"
 HOTLINE = "县12345热线工作专班"
 
 
-CONTENT_TABLES = ("content_revisions", "content_drafts", "audit_log")
 
 
 @pytest.fixture
@@ -33,9 +32,6 @@ def guide_app(app: FastAPI, engine: Engine) -> Iterator[FastAPI]:
     app.state.catalog_store = CatalogStore(GUIDES, 3600, DatabaseSource(lambda: app.state.engine))
     yield app
     app.state.catalog_store = original
-    if engine.dialect.name == "postgresql":  # the database is shared by the session's tests
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {', '.join(CONTENT_TABLES)} RESTART IDENTITY"))
 
 
 @pytest.fixture

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine
 
 from bot.channels.wechat.client import SharedTokenClient
-from bot.store.db import make_engine, upgrade_database
-from tests.complaints.conftest import (  # noqa: F401 (fixtures)
-    complaints_postgres_engine,
-    complaints_postgres_url,
-    rules,
-)
+from tests.complaints.conftest import rules  # noqa: F401 (fixtures)
 from tests.fakes.wechat_api import FakeWeChatAPI
-from tests.store.conftest import _postgres_database, database_url, postgres_admin  # noqa: F401 (fixtures)
+from tests.store.conftest import (  # noqa: F401 (fixtures)
+    database_url,
+    migrated_engine,
+    postgres_admin,
+    postgres_engine,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RUN = secrets.token_hex(3)
@@ -67,14 +67,5 @@ def mini_program(fake: FakeWeChatAPI, sync_redis: redis.Redis) -> SharedTokenCli
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated database with no tickets, notifications or pushes."""
-    if request.param == "sqlite":
-        url = make_url(f"sqlite:///{tmp_path / 'push.db'}")
-        upgrade_database(url)
-        engine = make_engine(url)
+    with migrated_engine(request, tmp_path) as engine:
         yield engine
-        engine.dispose()
-        return
-    engine = request.getfixturevalue("complaints_postgres_engine")
-    yield engine
-    with engine.begin() as connection:
-        connection.execute(text("TRUNCATE push_log, ticket_events, tickets RESTART IDENTITY CASCADE"))

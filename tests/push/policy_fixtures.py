@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
-import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.config import ROOT
@@ -20,20 +18,6 @@ from tests.policies.helpers import add
 GUIDES = ROOT / "guides"
 TODAY = date(2026, 11, 22)  # the sample policies are in force around this day
 CATALOG: PolicyCatalog = build_policy_catalog(GUIDES)
-POLICY_TABLES = (
-    "policy_notifications", "policy_match_events", "policy_near_misses", "policy_matches", "policy_match_runs",
-    "enterprise_binding_challenges", "enterprise_bindings", "enterprise_lists", "enterprises",
-    "content_revisions", "content_drafts", "audit_log",
-)
-
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    """tests/push's engine (SQLite, or the shared PostgreSQL database), emptied of policy data afterwards."""
-    yield engine
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {', '.join(POLICY_TABLES)} RESTART IDENTITY CASCADE"))
 
 
 def bind(engine: Engine, uscc: str, user_id: str, channel: str) -> None:

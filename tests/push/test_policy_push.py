@@ -31,7 +31,7 @@ from bot.push.wording import PushWording
 from bot.store.models import utcnow
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.push.conftest import REDIS_URL
-from tests.push.policy_fixtures import CATALOG, GUIDES, TODAY, bind, db, matched_enterprises, push_rows  # noqa: F401
+from tests.push.policy_fixtures import CATALOG, GUIDES, TODAY, bind, matched_enterprises, push_rows
 
 TEMPLATES = GUIDES / "templates" / "wechat"
 SETTINGS = PolicyPushSettings(template_id="TPL-POLICY", subscribe_template_id="SUB-POLICY",
@@ -44,8 +44,8 @@ def policy_push(engine: Engine, sender: PushSender, settings: PolicyPushSettings
 
 
 @pytest.fixture
-def pusher(db: Engine, official_account: SharedTokenClient, mini_program: SharedTokenClient) -> PolicyPush:  # noqa: F811
-    return policy_push(db, PushSender(db, official_account=official_account, mini_program=mini_program))
+def pusher(engine: Engine, official_account: SharedTokenClient, mini_program: SharedTokenClient) -> PolicyPush:
+    return policy_push(engine, PushSender(engine, official_account=official_account, mini_program=mini_program))
 
 
 @pytest.fixture
@@ -67,8 +67,8 @@ def fields(message: dict[str, Any]) -> dict[str, str]:
     return {name: value["value"] for name, value in message["payload"]["data"].items()}
 
 
-async def test_each_channel_is_told_why_once(db: Engine, fake: FakeWeChatAPI, pusher: PolicyPush) -> None:  # noqa: F811
-    matched_enterprises(db, 2)
+async def test_each_channel_is_told_why_once(engine: Engine, fake: FakeWeChatAPI, pusher: PolicyPush) -> None:
+    matched_enterprises(engine, 2)
     due = pusher.due(100)
     assert {n.user_id for n in due} == {WX, MP}
     assert [await pusher.deliver(n) for n in due] == ["sent"] * len(due)
@@ -87,28 +87,28 @@ async def test_each_channel_is_told_why_once(db: Engine, fake: FakeWeChatAPI, pu
         assert all(len(v) <= 20 for k, v in values.items() if k.startswith("thing")), values  # WeChat's limit
         assert values["thing3"].startswith("因为") and message["payload"]["page"].startswith("pages/policies/detail?match_id=")
 
-    assert notified(db) == {(n.match_id, n.user_id) for n in due} and pusher.due(100) == []
+    assert notified(engine) == {(n.match_id, n.user_id) for n in due} and pusher.due(100) == []
     before = len(fake.sent())
     assert await pusher.deliver(wengang) == "done"  # queued twice: the push log has it, nothing goes out
     assert len(fake.sent()) == before
 
 
-async def test_refused_is_recorded_and_never_sent_again(db: Engine, fake: FakeWeChatAPI, pusher: PolicyPush) -> None:  # noqa: F811
-    matched_enterprises(db, 1)
+async def test_refused_is_recorded_and_never_sent_again(engine: Engine, fake: FakeWeChatAPI, pusher: PolicyPush) -> None:
+    matched_enterprises(engine, 1)
     notice, *others = pusher.due(100)
     fake.fail_next(WX, 43004, kind="template")  # the user unfollowed the official account
     assert await pusher.deliver(notice) == "refused"
-    [row] = [r for r in push_rows(db) if r.subject == subject(notice.match_id, WX)]
+    [row] = [r for r in push_rows(engine) if r.subject == subject(notice.match_id, WX)]
     assert (row.status, row.errcode) == ("refused", 43004)
     assert notice not in pusher.due(100) and len(pusher.due(100)) == len(others)  # the sweep leaves it alone
     assert await pusher.deliver(notice) == "refused"  # even if it came round again
-    assert fake.sent("template") == [] and (notice.match_id, WX) not in notified(db)
+    assert fake.sent("template") == [] and (notice.match_id, WX) not in notified(engine)
 
 
 async def test_a_transient_error_is_retried_with_backoff_then_given_up(
-    db: Engine, fake: FakeWeChatAPI, pusher: PolicyPush  # noqa: F811
+    engine: Engine, fake: FakeWeChatAPI, pusher: PolicyPush
 ) -> None:
-    matched_enterprises(db, 1)
+    matched_enterprises(engine, 1)
     first, second, *_ = pusher.due(100)
     ctx: dict[str, Any] = {"policy_notices": pusher, "push_max_tries": 3}
     fake.fail_next(WX, -1)
@@ -123,14 +123,14 @@ async def test_a_transient_error_is_retried_with_backoff_then_given_up(
         with pytest.raises(Retry):
             await jobs.push_policy_notice({**ctx, "job_try": job_try}, asdict(second))
     assert await jobs.push_policy_notice({**ctx, "job_try": 3}, asdict(second)) == "failed"
-    assert [r.status for r in push_rows(db) if r.subject == subject(second.match_id, WX)] == ["failed"]
+    assert [r.status for r in push_rows(engine) if r.subject == subject(second.match_id, WX)] == ["failed"]
     assert second not in pusher.due(100) and len(fake.sent("template")) == 1
 
 
 async def test_quiet_hours_hold_the_notices_and_the_sweep(
-    db: Engine, fake: FakeWeChatAPI, pusher: PolicyPush, queue: ArqRedis  # noqa: F811
+    engine: Engine, fake: FakeWeChatAPI, pusher: PolicyPush, queue: ArqRedis
 ) -> None:
-    matched_enterprises(db, 1)
+    matched_enterprises(engine, 1)
     now = utcnow().astimezone(BEIJING)
     around_now = QuietHours((now - timedelta(hours=1)).time(), (now + timedelta(hours=1)).time())
     ctx = {"policy_notices": pusher, "push_max_tries": 3, "quiet": around_now, "sender": pusher.sender,
@@ -141,9 +141,9 @@ async def test_quiet_hours_hold_the_notices_and_the_sweep(
 
 
 async def test_the_sweep_enqueues_one_job_per_match_and_user(
-    db: Engine, fake: FakeWeChatAPI, pusher: PolicyPush, queue: ArqRedis, prefix: str  # noqa: F811
+    engine: Engine, fake: FakeWeChatAPI, pusher: PolicyPush, queue: ArqRedis, prefix: str
 ) -> None:
-    matched_enterprises(db, 2)
+    matched_enterprises(engine, 2)
     ctx = {"policy_notices": pusher, "sender": pusher.sender, "redis": queue, "push_sweep_batch": 100,
            "redis_key_prefix": prefix}
     due = pusher.due(100)
@@ -156,31 +156,31 @@ async def test_the_sweep_enqueues_one_job_per_match_and_user(
 
 
 async def test_a_channel_without_a_template_is_neither_sent_nor_marked(
-    db: Engine, fake: FakeWeChatAPI, official_account: SharedTokenClient, mini_program: SharedTokenClient  # noqa: F811
+    engine: Engine, fake: FakeWeChatAPI, official_account: SharedTokenClient, mini_program: SharedTokenClient
 ) -> None:
-    matched_enterprises(db, 2)
-    sender = PushSender(db, official_account=official_account, mini_program=mini_program)
-    no_subscribe = policy_push(db, sender, PolicyPushSettings(template_id="TPL-POLICY", subscribe_template_id=None))
+    matched_enterprises(engine, 2)
+    sender = PushSender(engine, official_account=official_account, mini_program=mini_program)
+    no_subscribe = policy_push(engine, sender, PolicyPushSettings(template_id="TPL-POLICY", subscribe_template_id=None))
     assert {n.user_id for n in no_subscribe.due(100)} == {WX}  # the sweep leaves the mini-program's users waiting
-    mp_notice = next(n for n in policy_push(db, sender).due(100) if n.user_id == MP)
+    mp_notice = next(n for n in policy_push(engine, sender).due(100) if n.user_id == MP)
     assert await no_subscribe.deliver(mp_notice) == "unconfigured"
-    nothing = policy_push(db, sender, PolicyPushSettings(template_id=None, subscribe_template_id=None))
+    nothing = policy_push(engine, sender, PolicyPushSettings(template_id=None, subscribe_template_id=None))
     assert nothing.due(100) == []
-    assert fake.sent() == [] and push_rows(db) == [] and notified(db) == set()
+    assert fake.sent() == [] and push_rows(engine) == [] and notified(engine) == set()
 
 
 async def test_a_policy_published_in_the_editor_is_matched_and_pushed_without_a_restart(
-    db: Engine, fake: FakeWeChatAPI, official_account: SharedTokenClient  # noqa: F811
+    engine: Engine, fake: FakeWeChatAPI, official_account: SharedTokenClient
 ) -> None:
     interval = 0.5
-    store = PolicyStore(GUIDES, interval, DatabaseSource(lambda: db))
+    store = PolicyStore(GUIDES, interval, DatabaseSource(lambda: engine))
     assert store.get().get("wengang_fanhuan_2027") is None
-    code = matched_enterprises(db, 1)[0]
+    code = matched_enterprises(engine, 1)[0]
     text = (GUIDES / "policies" / "wengang_fanhuan.yml").read_text(encoding="utf-8")
     new = text.replace("id: wengang_fanhuan\n", "id: wengang_fanhuan_2027\n").replace(
         "title: 失业保险稳岗返还\n", "title: 失业保险稳岗返还（2027年度）\n")
     ref, editor = DocRef("policy", "wengang_fanhuan_2027"), Editor("editor1", "河南省人力资源和社会保障厅")
-    with Session(db) as session:  # what the guide editor's publish does
+    with Session(engine) as session:  # what the guide editor's publish does
         versions.save_draft(session, ref, new, editor, GUIDES)
         versions.publish(session, ref, editor, GUIDES, "新增2027年度稳岗返还")
         session.commit()
@@ -188,28 +188,28 @@ async def test_a_policy_published_in_the_editor_is_matched_and_pushed_without_a_
     while store.get().get("wengang_fanhuan_2027") is None:
         assert time.monotonic() < deadline, "the published policy did not reach the store"
         time.sleep(0.05)
-    run_matching(db, store.get(), TODAY, "test")
-    pusher = policy_push(db, PushSender(db, official_account=official_account), catalog=store.get)
+    run_matching(engine, store.get(), TODAY, "test")
+    pusher = policy_push(engine, PushSender(engine, official_account=official_account), catalog=store.get)
     [notice] = [n for n in pusher.due(100) if n.policy_id == "wengang_fanhuan_2027"]
     assert (notice.uscc, notice.user_id) == (code, WX)
     assert await pusher.deliver(notice) == "sent"
     assert [fields(m)["keyword2"] for m in fake.sent("template")] == ["失业保险稳岗返还（2027年度）"]
 
 
-async def test_bound_later_is_told_too(db: Engine, fake: FakeWeChatAPI, pusher: PolicyPush) -> None:  # noqa: F811
-    code = matched_enterprises(db, 1)[0]
+async def test_bound_later_is_told_too(engine: Engine, fake: FakeWeChatAPI, pusher: PolicyPush) -> None:
+    code = matched_enterprises(engine, 1)[0]
     for notice in pusher.due(100):
         await pusher.deliver(notice)
-    bind(db, code, "oPolicyLater", "wechat")
+    bind(engine, code, "oPolicyLater", "wechat")
     later = pusher.due(100)
     assert later and {n.user_id for n in later} == {"oPolicyLater"}
 
 
-async def test_a_matching_run_is_followed_by_the_sweep(db: Engine, queue: ArqRedis) -> None:  # noqa: F811
+async def test_a_matching_run_is_followed_by_the_sweep(engine: Engine, queue: ArqRedis) -> None:
     from bot.worker import match_policies
 
-    matched_enterprises(db, 1)
-    ctx = {"engine": db, "policies": PolicyStore(GUIDES, 3600), "redis": queue}
+    matched_enterprises(engine, 1)
+    ctx = {"engine": engine, "policies": PolicyStore(GUIDES, 3600), "redis": queue}
     assert (await match_policies(ctx))["wengang_fanhuan"] == 0  # matched already: nothing new, the sweep still runs
     [job] = await queue.queued_jobs()
     await queue.delete(f"arq:job:{job.job_id}")  # its id is arq's own, outside this test's prefix

@@ -33,7 +33,7 @@ from bot.policies.models import PolicyMatch, PolicyNotification
 from bot.worker import queue_name
 from tests.fakes.wechat_api import FakeWeChatAPI
 from tests.push.conftest import MP_APP, OA_APP, REDIS_URL, SECRET
-from tests.push.policy_fixtures import CATALOG, db, matched_enterprises, push_rows  # noqa: F401
+from tests.push.policy_fixtures import CATALOG, matched_enterprises, push_rows
 
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 
@@ -42,7 +42,7 @@ PAGE = "pages/policies/detail"
 
 @pytest.fixture
 def workers(
-    db: Engine, fake: FakeWeChatAPI, prefix: str, tmp_path: Path,  # noqa: F811
+    engine: Engine, fake: FakeWeChatAPI, prefix: str, tmp_path: Path,
     official_account: SharedTokenClient, mini_program: SharedTokenClient,
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Starts worker processes on this test's database, Redis prefix and fake; all stopped at the end."""
@@ -52,7 +52,7 @@ def workers(
     mini_program.fetch_access_token()
     started: list[subprocess.Popen[bytes]] = []
     base = {
-        "DATABASE_URL": db.url.render_as_string(hide_password=False), "REDIS_URL": REDIS_URL, "REDIS_KEY_PREFIX": prefix,
+        "DATABASE_URL": engine.url.render_as_string(hide_password=False), "REDIS_URL": REDIS_URL, "REDIS_KEY_PREFIX": prefix,
         "WECHAT_APP_ID": OA_APP, "WECHAT_APP_SECRET": SECRET, "MP_APP_ID": MP_APP, "MP_APP_SECRET": SECRET,
         "SESSION_SECRET": "test-session-secret", "WECHAT_API_BASE_URL": fake.url,
         "WECHAT_TEMPLATE_POLICY_NOTICE": "TPL-POLICY", "MP_TEMPLATE_POLICY_NOTICE": "SUB-POLICY", "MP_POLICY_PAGE": PAGE,
@@ -136,10 +136,10 @@ def wait(predicate: Callable[[], bool], timeout: float, what: str, every: Callab
 
 @pytest.mark.usefixtures("arq_keys_cleaned")
 def test_a_worker_killed_mid_batch_sends_nothing_twice(
-    db: Engine, fake: FakeWeChatAPI, workers: Callable[..., subprocess.Popen[bytes]], prefix: str,  # noqa: F811
+    engine: Engine, fake: FakeWeChatAPI, workers: Callable[..., subprocess.Popen[bytes]], prefix: str,
 ) -> None:
-    matched_enterprises(db, 10)
-    total = len(match_titles(db))
+    matched_enterprises(engine, 10)
+    total = len(match_titles(engine))
     assert total >= 50  # about 60 notices, half to the official account, half to the mini-program
     # 5 a second while a worker runs 10 jobs at a time: at any moment some wait for a slot ("sending",
     # no call yet) and one or two are in their call.
@@ -165,12 +165,12 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice(
 
     # The dead worker's jobs come back when arq's in-progress keys lapse (10 + 10 s); its "sending"
     # rows are settled after the call grace (30 s): sent again, or "unknown" when the call had begun.
-    wait(lambda: notified_count(db) == total, 120, "not every notice was settled", sweep_now_and_then)
+    wait(lambda: notified_count(engine) == total, 120, "not every notice was settled", sweep_now_and_then)
 
-    titles = match_titles(db)
+    titles = match_titles(engine)
     counts = Counter(message_key(m, titles) for m in policy_messages(fake))
     assert max(counts.values()) == 1, [k for k, c in counts.items() if c > 1]
-    rows = push_rows(db)
+    rows = push_rows(engine)
     assert len(rows) == total and {r.status for r in rows} <= {"sent", "unknown"}
     pushed = {(r.subject.split(":", 2)[2], int(r.subject.split(":", 2)[1])): r.status for r in rows}
     assert set(counts) <= set(pushed)  # nothing reached WeChat without its row
@@ -184,11 +184,11 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice(
 
 @pytest.mark.usefixtures("arq_keys_cleaned")
 def test_two_workers_share_the_send_rate(
-    db: Engine, fake: FakeWeChatAPI, workers: Callable[..., subprocess.Popen[bytes]], tmp_path: Path,  # noqa: F811
+    engine: Engine, fake: FakeWeChatAPI, workers: Callable[..., subprocess.Popen[bytes]], tmp_path: Path,
 ) -> None:
     rate, window = 10, 1.0
-    matched_enterprises(db, 7)
-    total = len(match_titles(db))
+    matched_enterprises(engine, 7)
+    total = len(match_titles(engine))
     for _ in range(2):
         workers(f"{rate}/second")
     wait(lambda: len(policy_messages(fake)) >= total, 120, "the batch was not sent")

@@ -82,23 +82,45 @@ def postgres_engine(postgres_admin: Engine) -> Iterator[Engine]:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An engine on a database at the latest migration, brought there the way the app does it.
+def empty_postgres(engine: Engine) -> None:
+    """Every table but Alembic's emptied, identities restarted: no test sees another's rows."""
+    with engine.begin() as connection:
+        tables = connection.scalars(text(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename <> 'alembic_version'"
+        )).all()
+        if tables:
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
-    Every test starts with an empty ``notices`` table.
+
+@contextmanager
+def migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The body of every area's ``engine`` fixture (parametrized over sqlite and postgresql).
+
+    SQLite: a fresh file per test, migrated the way the app does it. PostgreSQL: the run's one
+    migrated database (``postgres_engine``; creating one per test is slow), emptied afterwards.
     """
     if request.param == "sqlite":
         url = make_url(f"sqlite:///{tmp_path / 'var' / 'yishiban.db'}")
         upgrade_database(url)
         engine = make_engine(url)
-        yield engine
-        engine.dispose()
+        try:
+            yield engine
+        finally:
+            engine.dispose()
         return
     engine = request.getfixturevalue("postgres_engine")
-    yield engine
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM notices"))
+    try:
+        yield engine
+    finally:
+        empty_postgres(engine)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on an empty database at the latest migration."""
+    with migrated_engine(request, tmp_path) as engine:
+        yield engine
 
 
 @pytest.fixture
