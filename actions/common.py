@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions.backend import COMPLAINT_SLOTS, FLOW_SLOTS, POLICY_SLOTS, BackendError, Reply
 
@@ -63,7 +65,18 @@ def slot_events(reply: Reply) -> list[EventType]:
 
 
 class BackendFormValidation(FormValidationAction, abc.ABC):
-    """A form whose answers the backend interprets: send what it says, set the slots it returns."""
+    """A form whose answers the backend interprets: send what it says, set the slots it returns.
+
+    A subclass lists its ``answered_slots``; each gets the ``validate_<slot>`` method rasa_sdk
+    looks for, all doing the same thing (``answer``), so none is written out by hand.
+    """
+
+    answered_slots: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for slot in cls.answered_slots:
+            setattr(cls, f"validate_{slot}", _validator(slot))
 
     @abc.abstractmethod
     async def interpret(self, slot: str, tracker: Tracker) -> Reply: ...
@@ -81,3 +94,14 @@ class BackendFormValidation(FormValidationAction, abc.ABC):
             return {slot: None}
         send(dispatcher, reply)
         return reply.slots
+
+
+def _validator(slot: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def validate(
+        self: BackendFormValidation, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        return await self.answer(dispatcher, tracker, slot)
+
+    validate.__name__ = validate.__qualname__ = f"validate_{slot}"
+    return validate

@@ -8,11 +8,7 @@ key when the form starts; it travels in the `complaint_key` slot, so a retried o
 
 from __future__ import annotations
 
-from typing import Any
-
 from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
 from actions.backend import Reply, backend
 from actions.common import BackendFormValidation, channel, complaint_state, entity, user_text
@@ -122,33 +118,10 @@ class ActionRateTicket(BackendStepAction):
 class ValidateComplaintForm(BackendFormValidation):
     """Interpret what the user typed or tapped for each question of the complaint form."""
 
+    answered_slots = ("complaint_text", "complaint_subject", "complaint_place", "complaint_phone", "complaint_confirm")
+
     def name(self) -> str:
         return "validate_complaint_form"
 
     async def interpret(self, slot: str, tracker: Tracker) -> Reply:
         return await backend.complaint_interpret(slot, complaint_state(tracker), user_text(tracker), entity(tracker, "choice"))
-
-    async def validate_complaint_text(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return await self.answer(dispatcher, tracker, "complaint_text")
-
-    async def validate_complaint_subject(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return await self.answer(dispatcher, tracker, "complaint_subject")
-
-    async def validate_complaint_place(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return await self.answer(dispatcher, tracker, "complaint_place")
-
-    async def validate_complaint_phone(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return await self.answer(dispatcher, tracker, "complaint_phone")
-
-    async def validate_complaint_confirm(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return await self.answer(dispatcher, tracker, "complaint_confirm")

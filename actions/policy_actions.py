@@ -8,12 +8,8 @@ back. The binding form's validation is the backend's too: it starts the verifica
 
 from __future__ import annotations
 
-from typing import Any
-
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
 from actions.backend import Reply, backend
 from actions.common import BackendFormValidation, channel, entity, policy_state, user_text
@@ -130,6 +126,8 @@ class ActionUnbindCompany(BackendStepAction):
 class ValidateBindingForm(BackendFormValidation):
     """Interpret the 统一社会信用代码 and the verification code the user typed or tapped."""
 
+    answered_slots = ("bind_uscc", "bind_code")
+
     def name(self) -> str:
         return "validate_binding_form"
 
@@ -137,13 +135,3 @@ class ValidateBindingForm(BackendFormValidation):
         return await backend.bind_interpret(
             slot, tracker.sender_id, channel(tracker), policy_state(tracker), user_text(tracker), entity(tracker, "choice")
         )
-
-    async def validate_bind_uscc(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return await self.answer(dispatcher, tracker, "bind_uscc")
-
-    async def validate_bind_code(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return await self.answer(dispatcher, tracker, "bind_code")
