@@ -162,3 +162,19 @@ def test_policies_are_listed_and_checked_with_the_policies_rules(sign_in: Callab
     saved = admin.api("PUT", "/admin/api/guides/policy/gaoxin_suodeshui/draft", json={"yaml": broken})
     assert saved.status_code == 200 and not saved.json()["publishable"]
     assert any("应与文件名" in p["message"] for p in saved.json()["problems"])
+
+
+def test_the_yaml_view_has_a_plain_title_and_one_publish_form(sign_in: Callable[[str], Editor]) -> None:  # noqa: F811
+    """The page's <title> and the menu's class are plain text; the publish form comes once, after the editor."""
+    admin = sign_in("admin")
+    for ref in ("guide/newborn", "policy/gaoxin_suodeshui"):
+        text = admin.api("GET", f"/admin/api/guides/{ref}").json()["published"]["text"]
+        saved = admin.api("PUT", f"/admin/api/guides/{ref}/draft", json={"yaml": text + "\n# 草稿\n"})
+        assert saved.status_code == 200 and saved.json()["publishable"], saved.text
+        page = admin.get(f"/admin/guides/{ref}/yaml")
+        assert page.status_code == 200
+        title = re.search(r"<title>(.*?)</title>", page.text, re.S)
+        assert title and "<" not in title.group(1) and title.group(1).startswith("YAML · "), title
+        assert 'id="nav-guides"' in page.text and re.search(r'class="active"[^>]*id="nav-guides"', page.text)
+        assert page.text.count('id="form-publish"') == 1
+        assert page.text.index('id="form-yaml"') < page.text.index('id="form-publish"')
