@@ -38,6 +38,7 @@ from bot.channels.wechat.setup import open_mini_program, open_official_account
 from bot.complaints.notifications import answer_messages
 from bot.config import ROOT, Settings, get_settings
 from bot.guides.catalog import CatalogStore
+from bot.guides.dialogue import not_understood
 from bot.guides.versions import DatabaseSource
 from bot.policies.catalog import PolicyStore
 from bot.store.db import make_engine, upgrade_database
@@ -90,7 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ("wechat",),
             )
 
-        app.state.wechat = open_official_account(settings, app.state.rasa, pending_wechat_answers)
+        app.state.wechat = open_official_account(
+            settings, app.state.rasa, lambda: not_understood(app.state.catalog_store.get()), pending_wechat_answers
+        )
         app.state.mini_program = open_mini_program(settings)
         # The job queue: the staff desk enqueues pushes there (the worker sweeps for any it missed).
         app.state.jobs = open_queue(settings) if settings.redis_url else None

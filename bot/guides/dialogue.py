@@ -380,3 +380,8 @@ class GuideDialogue:
         if key == "greet":
             return Reply(messages=[self._with_featured(self.say(key))])
         return Reply(messages=[m.TextMessage(text=self.say(key))])
+
+
+def not_understood(catalog: Catalog) -> list[m.Message]:
+    """For a turn the assistant said nothing to: the “fallback” reply, with the featured guides to tap."""
+    return GuideDialogue(catalog).reply("fallback").messages

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from bot.channels import messages as m
@@ -173,14 +174,17 @@ def test_typed_slash_text_is_never_sent_as_a_payload(client: TestClient, fake_ra
     assert response.json() == {"messages": [{"type": "text", "text": "好的", "guide": None}]}
 
 
-def test_payload_is_sent_as_is(client: TestClient, fake_rasa: Callable[..., list[Any]]) -> None:
+def test_payload_is_sent_as_is(client: TestClient, app: FastAPI, fake_rasa: Callable[..., list[Any]]) -> None:
     sent = fake_rasa(lambda request: httpx.Response(200, json=[]))
     response = client.post(CHAT, json={"user_id": "u1", "payload": ' /choose{"choice": "all"} '})
     assert response.status_code == 200
     assert sent == [{"sender": "u1", "message": '/choose{"choice": "all"}', "metadata": {"channel": "web"}}]
-    # Rasa said nothing: the user still gets a Chinese sentence.
+    # Rasa said nothing: the user still gets the fallback reply of guides/templates/replies.yml, with
+    # the featured guides to tap (never a dead end).
+    catalog = app.state.catalog_store.get()
     [message] = response.json()["messages"]
-    assert message["type"] == "text" and _CJK.search(message["text"])
+    assert message["type"] == "choices" and message["text"] == catalog.wording.render("fallback")
+    assert [c["title"] for c in message["choices"]][:-1] == [g.title for g in catalog.featured()]
 
 
 def test_rasa_messages_come_back_typed(client: TestClient, fake_rasa: Callable[..., list[Any]]) -> None:

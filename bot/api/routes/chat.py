@@ -19,6 +19,7 @@ from bot.channels.conversation import converse
 from bot.channels.rasa import RasaClient, RasaUnavailable
 from bot.complaints.notifications import answer_messages
 from bot.config import get_settings
+from bot.guides.dialogue import not_understood
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["chat"])
@@ -107,7 +108,7 @@ async def chat(
     # The model validator guarantees exactly one of payload and text.
     message = check_payload(body.payload, request.app.state.known_intents) if body.payload is not None else str(body.text)
     try:
-        messages = await converse(rasa, caller.user_id, message, caller.channel)
+        messages = await converse(rasa, caller.user_id, message, lambda: not_understood(get_catalog(request)), caller.channel)
     except RasaUnavailable as exc:
         log.error("rasa unavailable: %s", exc)
         raise HTTPException(status_code=503, detail="服务暂时繁忙，请稍后再试") from exc

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 from wechatpy.replies import TextReply
 
-from bot.channels.conversation import NOT_UNDERSTOOD, converse
+from bot.channels.conversation import Fallback, converse
 from bot.channels.messages import Message
 from bot.channels.rasa import RasaClient, RasaUnavailable
 from bot.channels.wechat.client import SharedTokenClient
@@ -59,6 +59,7 @@ class OfficialAccount:
         rasa: RasaClient,
         redis: aioredis.Redis,
         guides_dir: Path,
+        fallback: Fallback,
         reply_budget: float = 4.0,
         max_text_chars: int = 500,
         key_prefix: str = "yishiban:wx",
@@ -73,6 +74,7 @@ class OfficialAccount:
         self.reply_budget = reply_budget
         self.max_text_chars = max_text_chars
         self.key_prefix = key_prefix
+        self.fallback = fallback
         self._tasks: set[asyncio.Task[Any]] = set()
         # Answers to the user's complaints that no push reached them with: shown before the reply.
         self.pending = pending
@@ -191,7 +193,7 @@ class OfficialAccount:
 
     async def _converse(self, openid: str, said: str) -> Answer:
         try:
-            messages = await converse(self.rasa, openid, said, channel="wechat")
+            messages = await converse(self.rasa, openid, said, self.fallback, channel="wechat")
         except RasaUnavailable as exc:
             log.error("rasa unavailable for wechat: %s", exc)
             return self._named("busy")
@@ -202,7 +204,7 @@ class OfficialAccount:
                 log.exception("pending answers for %s could not be read", mask(openid))
         rendered = self.renderer.render(messages)
         if not rendered.parts:  # nothing printable (e.g. only empty texts): never leave the user without a word
-            return Answer(split_text(NOT_UNDERSTOOD), [])
+            rendered = self.renderer.render(self.fallback())
         key = choices_key(self.key_prefix, openid)
         if rendered.choices:
             await self.redis.set(key, json.dumps(rendered.choices, ensure_ascii=False), ex=CHOICES_TTL_SECONDS)

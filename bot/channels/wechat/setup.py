@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import redis
 import redis.asyncio as aioredis
 
+from bot.channels.conversation import Fallback
 from bot.channels.messages import Message
 from bot.channels.rasa import RasaClient
 from bot.channels.wechat.client import SharedTokenClient
@@ -25,7 +26,8 @@ class WeChatConfigError(RuntimeError):
 
 
 def open_official_account(
-    settings: Settings, rasa: RasaClient, pending: Callable[[str], Awaitable[list[Message]]] | None = None
+    settings: Settings, rasa: RasaClient, fallback: Fallback,
+    pending: Callable[[str], Awaitable[list[Message]]] | None = None,
 ) -> OfficialAccount | None:
     if not settings.wechat_token:
         return None
@@ -48,6 +50,7 @@ def open_official_account(
         reply_budget=settings.wechat_reply_budget_seconds,
         max_text_chars=settings.max_text_chars,
         key_prefix=f"{settings.redis_key_prefix}:wx",
+        fallback=fallback,
         pending=pending,
     )
 
