@@ -96,6 +96,24 @@ def _typo_ratio(phrase: str, text: str) -> float:
     return alignment.score
 
 
+def _sounds_alike(phrase: str, phrase_sound: str, text: str, text_sound: str) -> bool:
+    """The text holds words that sound like the phrase and keep at least half its characters.
+
+    A homophone typo picks one wrong character from the IME's list (社宝卡, 注消, 年抱); words that
+    only sound alike and share no character are other words (公司名下 is not 失明, 案子 not 安置).
+    """
+    if phrase_sound not in text_sound:
+        return False
+    heard, wanted = text_sound.split(), phrase_sound.split()
+    if len(heard) != len(text):  # a character pypinyin did not read as one syllable: keep the plain test
+        return True
+    n, keep = len(wanted), max(1, len(phrase) // 2)
+    return any(
+        heard[i : i + n] == wanted and sum(a == b for a, b in zip(text[i : i + n], phrase, strict=True)) >= keep
+        for i in range(len(heard) - n + 1)
+    )
+
+
 def _one_typo_in_three(phrase: str, text: str) -> bool:
     """“公租方” for “公租房”: a three-character phrase with one homophone typo, the first kept.
 
@@ -137,7 +155,7 @@ class GuideMatcher:
         for phrase in self._phrases[guide_id]:
             if phrase.text in text:
                 value = phrase.weight
-            elif phrase.sound in text_sound:
+            elif _sounds_alike(phrase.text, phrase.sound, text, text_sound):
                 value = phrase.weight * HOMOPHONE_SHARE
             elif len(text) >= 2 and text in phrase.text:
                 # A short text inside a long alias (“公积金”) only hints: enough to be offered
@@ -151,7 +169,10 @@ class GuideMatcher:
                 value = 0.0
             if value > best:
                 best, evidence = value, [phrase.text]
-        hits = [k for k, k_sound in self._keywords[guide_id] if k in text or (len(k) >= 2 and k_sound in text_sound)]
+        hits = [
+            k for k, k_sound in self._keywords[guide_id]
+            if k in text or (len(k) >= 2 and _sounds_alike(k, k_sound, text, text_sound))
+        ]
         keyword_score = sum(3.0 if len(k) >= 2 else 1.5 for k in hits[:4])
         item_hits = [i for i in self._items[guide_id] if i in text]
         item_score = 3.0 * min(len(item_hits), 2)
@@ -164,7 +185,8 @@ class GuideMatcher:
         norm = normalize(text)
         if not norm:
             return []
-        norm_sound = sound(norm)
+        # “一件事” says nothing about which one, and sounds like words that do (监事): not listened to.
+        norm_sound = sound(norm.replace(_SUFFIX, "#" * len(_SUFFIX)))
         matches = [self.score(gid, norm, norm_sound) for gid in self._phrases]
         return sorted((m for m in matches if m.score > 0), key=lambda m: (-m.score, m.guide_id))
 

@@ -271,3 +271,26 @@ def test_sound_is_blurred_pinyin_framed_by_spaces() -> None:
     assert sound("ab") == " a b "  # letters stay letters, one per position
     # Whole syllables only: “an” (安) must not be found inside “zhan” (站).
     assert sound("安") not in sound("车站")
+
+
+def test_words_that_only_sound_alike_are_not_typos() -> None:
+    """A homophone typo keeps at least half the characters; other words that sound the same do not."""
+    from bot.guides.matcher import _sounds_alike, sound
+
+    assert _sounds_alike("社保", sound("社保"), "舍保卡丢了", sound("舍保卡丢了"))
+    assert not _sounds_alike("失明", sound("失明"), "公司名下", sound("公司名下"))  # si ming, no character kept
+    assert not _sounds_alike("安置", sound("安置"), "破产案子", sound("破产案子"))
+
+
+@pytest.mark.parametrize(
+    ("text", "guide_id", "not_offered"),
+    [
+        ("孩子秋季入学一件事", "school_enrollment", "enterprise_change"),  # 件事 sounds like its keyword 监事
+        ("法院指定俺当管理人了，公司名下的房产能一次查全不", "bankruptcy_check", "disability_services"),  # 司名 ~ 失明
+    ],
+)
+def test_sound_alone_does_not_offer_another_guide(
+    matcher: GuideMatcher, text: str, guide_id: str, not_offered: str
+) -> None:
+    ranked = {m.guide_id for m in matcher.rank(text)}
+    assert guide_id in ranked and not_offered not in ranked, ranked
