@@ -77,10 +77,6 @@ class Settings(BaseSettings):
     push_call_grace_seconds: float = 900.0
     # Jobs one worker process runs at once; each send waits on the database and on WeChat, not the CPU.
     worker_max_jobs: int = 50
-    # The nightly 免申即享 matching run: 1,000,000 enterprises took 276 s on PostgreSQL (bench/README.md),
-    # too close to the push jobs' timeout; it is never retried by arq (a thread cannot be cancelled,
-    # so a retry would run beside the first), the next night or `policies match` runs it again.
-    policy_match_timeout_seconds: float = 3600.0
 
     @field_validator("push_quiet_hours")
     @classmethod

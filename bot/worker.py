@@ -95,8 +95,7 @@ def worker_settings() -> dict[str, Any]:
         raise RuntimeError("the worker needs REDIS_URL: its job queue is in Redis")
     return {
         "functions": [
-            sweep_overdue, push_jobs.push_answer, push_jobs.push_due, push_jobs.push_policy_notices,
-            func(match_policies, timeout=settings.policy_match_timeout_seconds, max_tries=1),
+            sweep_overdue, push_jobs.push_answer, push_jobs.push_due, match_policies, push_jobs.push_policy_notices,
             # No result kept: the job id only guards a notice while queued or running (the push log
             # keeps it at most once), so a notice that waited out the quiet hours can be queued again.
             func(push_jobs.push_policy_notice, keep_result=0),
@@ -104,8 +103,7 @@ def worker_settings() -> dict[str, Any]:
         "cron_jobs": [
             cron(sweep_overdue, minute=SWEEP_MINUTES, unique=True, run_at_startup=True),
             # 免申即享: a full matching run every night, after the shared data's nightly refresh
-            cron(match_policies, hour={POLICY_MATCH_HOUR}, minute={0}, unique=True,
-                 timeout=settings.policy_match_timeout_seconds, max_tries=1),
+            cron(match_policies, hour={POLICY_MATCH_HOUR}, minute={0}, unique=True),
             cron(push_jobs.push_due, second=PUSH_SWEEP_SECOND, unique=True, run_at_startup=True),
             cron(push_jobs.push_policy_notices, second=POLICY_PUSH_SWEEP_SECOND, unique=True, run_at_startup=True),
         ],
