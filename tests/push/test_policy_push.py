@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -205,12 +205,25 @@ async def test_bound_later_is_told_too(engine: Engine, fake: FakeWeChatAPI, push
     assert later and {n.user_id for n in later} == {"oPolicyLater"}
 
 
-async def test_a_matching_run_is_followed_by_the_sweep(engine: Engine, queue: ArqRedis) -> None:
+async def test_the_nightly_run_queues_one_matching_job_per_policy_in_force(queue: ArqRedis, prefix: str) -> None:
     from bot.worker import match_policies
+
+    ctx = {"policies": PolicyStore(GUIDES, 3600), "redis": queue, "redis_key_prefix": prefix}
+    ids = await match_policies(ctx)
+    assert ids == [p.id for p in CATALOG.in_force(date.today())]
+    assert await match_policies(ctx) == ids  # a second fire of the cron: the same ids, queued once
+    jobs = await queue.queued_jobs()
+    assert sorted(j.args[0] for j in jobs) == sorted(ids) and {j.function for j in jobs} <= {"match_policy"}
+    assert all(j.job_id.startswith(f"{prefix}:match:") for j in jobs)
+
+
+async def test_a_matching_job_is_followed_by_the_sweep(engine: Engine, queue: ArqRedis) -> None:
+    from bot.worker import match_policy
 
     matched_enterprises(engine, 1)
     ctx = {"engine": engine, "policies": PolicyStore(GUIDES, 3600), "redis": queue}
-    assert (await match_policies(ctx))["wengang_fanhuan"] == 0  # matched already: nothing new, the sweep still runs
+    # matched already: nothing new, the sweep still runs
+    assert await match_policy(ctx, "wengang_fanhuan", TODAY.isoformat()) == {"wengang_fanhuan": 0}
     [job] = await queue.queued_jobs()
     await queue.delete(f"arq:job:{job.job_id}")  # its id is arq's own, outside this test's prefix
     assert job.function == "push_policy_notices"
