@@ -81,8 +81,9 @@ def _report(heldout: Path, examples: list[dict], predictions: list[tuple[str, fl
     n = len(examples)
     print(f"held-out utterances: {n} ({heldout})")
     print(f"intent accuracy: {intent_ok / n:.1%} ({intent_ok}/{n})")
-    print(f"guide identification accuracy: {guide_ok / guide_total:.1%} ({guide_ok}/{guide_total})")
-    print(f"guide among the offered choices (top 3): {top3_ok / guide_total:.1%} ({top3_ok}/{guide_total})")
+    if guide_total:  # an intent-only set names no guide
+        print(f"guide identification accuracy: {guide_ok / guide_total:.1%} ({guide_ok}/{guide_total})")
+        print(f"guide among the offered choices (top 3): {top3_ok / guide_total:.1%} ({top3_ok}/{guide_total})")
     for name, (ok, total) in sorted(per_intent.items()):
         print(f"  {name:14s} {ok}/{total}")
     if misses:
