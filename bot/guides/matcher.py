@@ -97,13 +97,12 @@ def _typo_ratio(phrase: str, text: str) -> float:
 
 
 def _sounds_alike(phrase: str, phrase_sound: str, text: str, text_sound: str) -> bool:
-    """The text holds words that sound like the phrase and keep at least half its characters.
+    """Given that the text sounds like the phrase somewhere (the caller's cheap test, on the hot path):
+    do words there keep at least half the phrase's characters?
 
     A homophone typo picks one wrong character from the IME's list (社宝卡, 注消, 年抱); words that
     only sound alike and share no character are other words (公司名下 is not 失明, 案子 not 安置).
     """
-    if phrase_sound not in text_sound:
-        return False
     heard, wanted = text_sound.split(), phrase_sound.split()
     if len(heard) != len(text):  # a character pypinyin did not read as one syllable: keep the plain test
         return True
@@ -155,7 +154,7 @@ class GuideMatcher:
         for phrase in self._phrases[guide_id]:
             if phrase.text in text:
                 value = phrase.weight
-            elif _sounds_alike(phrase.text, phrase.sound, text, text_sound):
+            elif phrase.sound in text_sound and _sounds_alike(phrase.text, phrase.sound, text, text_sound):
                 value = phrase.weight * HOMOPHONE_SHARE
             elif len(text) >= 2 and text in phrase.text:
                 # A short text inside a long alias (“公积金”) only hints: enough to be offered
@@ -171,7 +170,7 @@ class GuideMatcher:
                 best, evidence = value, [phrase.text]
         hits = [
             k for k, k_sound in self._keywords[guide_id]
-            if k in text or (len(k) >= 2 and _sounds_alike(k, k_sound, text, text_sound))
+            if k in text or (len(k) >= 2 and k_sound in text_sound and _sounds_alike(k, k_sound, text, text_sound))
         ]
         keyword_score = sum(3.0 if len(k) >= 2 else 1.5 for k in hits[:4])
         item_hits = [i for i in self._items[guide_id] if i in text]
