@@ -320,8 +320,7 @@ class RulesStore(ReloadingStore[Rules]):
     def fingerprint(self) -> str:
         return files_fingerprint([self.path])[:12]
 
-    def build(self, published: Mapping[str, str], marker: int | None) -> Rules:
-        previous: Rules | None = getattr(self, "_snapshot", None)  # None while the store is being made
+    def build(self, published: Mapping[str, str], marker: int | None, previous: Rules | None) -> Rules:
         previous = previous if previous is not None else Rules.fallback()
         try:
             data, problems = load_rules(self.path)

@@ -98,5 +98,5 @@ class CatalogStore(ReloadingStore[Catalog]):
     def fingerprint(self) -> str:
         return _fingerprint(self.directory)
 
-    def build(self, published: Mapping[str, str], marker: int | None) -> Catalog:
+    def build(self, published: Mapping[str, str], marker: int | None, previous: Catalog | None) -> Catalog:
         return build_catalog(self.directory, published, marker)

@@ -65,13 +65,15 @@ class ReloadingStore(Generic[SnapshotT]):
         self._lock = threading.Lock()
         self._fingerprint = self.fingerprint()
         self._marker: int | None = None
-        self._snapshot = self._build()
+        self._snapshot = self._build(None)
         self._checked = time.monotonic()
 
     def fingerprint(self) -> str:
         raise NotImplementedError
 
-    def build(self, published: Mapping[str, str], marker: int | None) -> SnapshotT:
+    def build(self, published: Mapping[str, str], marker: int | None, previous: SnapshotT | None) -> SnapshotT:
+        """A snapshot of the files with ``published`` over them; ``previous`` is the one served so far
+        (None at the first build), for a store that falls back on it."""
         raise NotImplementedError
 
     def get(self) -> SnapshotT:
@@ -91,9 +93,9 @@ class ReloadingStore(Generic[SnapshotT]):
             self._reload_if_changed()
         return self._snapshot
 
-    def _build(self) -> SnapshotT:
+    def _build(self, previous: SnapshotT | None) -> SnapshotT:
         marker, published = self._published()
-        snapshot = self.build(published, marker)
+        snapshot = self.build(published, marker, previous)
         self._marker = marker
         return snapshot
 
@@ -122,7 +124,7 @@ class ReloadingStore(Generic[SnapshotT]):
         if fingerprint == self._fingerprint and marker == self._marker:
             return
         try:
-            self._snapshot = self._build()
+            self._snapshot = self._build(self._snapshot)
             self._fingerprint = fingerprint
             log.info("%s reloaded: version %s", self.what, self._snapshot.version)
         except Exception:  # keep serving the last good snapshot

@@ -191,7 +191,7 @@ class PolicyStore(ReloadingStore[PolicyCatalog]):
     def fingerprint(self) -> str:
         return _fingerprint(self.guides_dir)
 
-    def build(self, published: Mapping[str, str], marker: int | None) -> PolicyCatalog:
+    def build(self, published: Mapping[str, str], marker: int | None, previous: PolicyCatalog | None) -> PolicyCatalog:
         return build_policy_catalog(self.guides_dir, published, marker)
 
 
