@@ -60,6 +60,7 @@ class Match:
     guide_id: str
     score: float
     evidence: tuple[str, ...]
+    exact: bool = False  # some evidence is in the text as written or as a homophone, not only nearly
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,23 @@ def _typo_ratio(phrase: str, text: str) -> float:
         return 0.0
     if alignment.dest_end - alignment.dest_start < len(phrase) - 1:
         return 0.0
+    if len(phrase) <= 4 and not _one_substitution(phrase, text):
+        return 0.0
     return alignment.score
+
+
+def _one_substitution(phrase: str, text: str) -> bool:
+    """A short phrase typed with one character wrong (退体手续), or without its leading verb or last
+    character (餐饮店 for 开餐饮店); not one with a character dropped from its middle, which
+    leaves other words (公司名下 is not 公司改名, 企业的注册 not 企业注销).
+    """
+    n = len(phrase)
+    if phrase[1:] in text or phrase[:-1] in text:
+        return True
+    return any(
+        sum(a == b for a, b in zip(text[i : i + n], phrase, strict=True)) >= n - 1
+        for i in range(len(text) - n + 1)
+    )
 
 
 def _sounds_alike(phrase: str, phrase_sound: str, text: str, text_sound: str) -> bool:
@@ -135,6 +152,7 @@ class GuideMatcher:
         self._phrases: dict[str, list[Phrase]] = {}
         self._keywords: dict[str, list[str]] = {}
         self._items: dict[str, list[str]] = {}
+        self._item_names: dict[str, list[str]] = {}  # every name of every sub-item, short ones too
         for guide in guides:
             core = guide.title.removesuffix(_SUFFIX)
             names = dict.fromkeys(normalize(p) for p in [guide.title, core, *guide.aliases])
@@ -146,16 +164,24 @@ class GuideMatcher:
             self._items[guide.id] = [
                 n for n in dict.fromkeys(normalize(i.short_title or i.title) for i in guide.items) if len(n) >= 3
             ]
+            self._item_names[guide.id] = [
+                n for n in dict.fromkeys(
+                    normalize(name) for i in guide.items for name in (i.title, i.short_title or "", *i.aliases)
+                ) if len(n) >= 2
+            ]
 
     def score(self, guide_id: str, text: str, text_sound: str | None = None) -> Match:
         text_sound = text_sound if text_sound is not None else sound(text)
         best = 0.0
         evidence: list[str] = []
+        exact = False
         for phrase in self._phrases[guide_id]:
             if phrase.text in text:
                 value = phrase.weight
+                exact = True
             elif phrase.sound in text_sound and _sounds_alike(phrase.text, phrase.sound, text, text_sound):
                 value = phrase.weight * HOMOPHONE_SHARE
+                exact = True
             elif len(text) >= 2 and text in phrase.text:
                 # A short text inside a long alias (“公积金”) only hints: enough to be offered
                 # as a choice, never enough to be picked alone over a real hit elsewhere.
@@ -172,13 +198,14 @@ class GuideMatcher:
             k for k, k_sound in self._keywords[guide_id]
             if k in text or (len(k) >= 2 and k_sound in text_sound and _sounds_alike(k, k_sound, text, text_sound))
         ]
+        exact = exact or bool(hits)
         keyword_score = sum(3.0 if len(k) >= 2 else 1.5 for k in hits[:4])
         item_hits = [i for i in self._items[guide_id] if i in text]
         item_score = 3.0 * min(len(item_hits), 2)
         if not item_hits and len(text) >= 2 and any(text in i for i in self._items[guide_id]):
             item_score = CONTAINED_SCORE
         total = best + keyword_score + item_score
-        return Match(guide_id, round(total, 2), tuple(evidence + hits + item_hits))
+        return Match(guide_id, round(total, 2), tuple(evidence + hits + item_hits), exact or bool(item_hits))
 
     def rank(self, text: str) -> list[Match]:
         norm = normalize(text)
@@ -187,7 +214,39 @@ class GuideMatcher:
         # “一件事” says nothing about which one, and sounds like words that do (监事): not listened to.
         norm_sound = sound(norm.replace(_SUFFIX, "#" * len(_SUFFIX)))
         matches = [self.score(gid, norm, norm_sound) for gid in self._phrases]
-        return sorted((m for m in matches if m.score > 0), key=lambda m: (-m.score, m.guide_id))
+        if any(m.exact for m in matches):
+            # Words as written (or a homophone of them) outweigh a phrase that is only nearly
+            # there: 企业注册登记 is not a typo of 企业注销登记 when 破产 stands in the text too.
+            matches = [m for m in matches if m.exact]
+        ranked = sorted((m for m in matches if m.score > 0), key=lambda m: (-m.score, m.guide_id))
+        return self._without_subsumed(norm, ranked)
+
+    def _without_subsumed(self, text: str, ranked: list[Match]) -> list[Match]:
+        """Drop a guide whose every word in the text names a sub-item of another guide also named there.
+
+        “退伍证拿到了，社保卡也要重新申领吗”: 社保卡 is a sub-item of 退役军人服务一件事, which the
+        text names in its own right (退伍); it is not a request for 社保卡居民服务 on its own.
+        """
+        written = {m.guide_id: [e for e in m.evidence if e in text] for m in ranked}
+        kept: list[Match] = []
+        for other in ranked:
+            words = written[other.guide_id]
+            subsumed = bool(words) and any(
+                bundle.guide_id != other.guide_id
+                and self._named_apart(bundle.guide_id, written[bundle.guide_id], text)
+                and all(self._names_item(bundle.guide_id, w, text) for w in words)
+                for bundle in ranked
+            )
+            if not subsumed:
+                kept.append(other)
+        return kept or ranked  # two guides that each explain the other away: leave both
+
+    def _names_item(self, guide_id: str, word: str, text: str) -> bool:
+        return any(word in name and name in text for name in self._item_names[guide_id])
+
+    def _named_apart(self, guide_id: str, words: list[str], text: str) -> bool:
+        """Some of the guide's own words in the text are not merely the name of one of its sub-items."""
+        return any(not self._names_item(guide_id, w, text) for w in words)
 
     def identify(self, text: str, limit: int = 3) -> Identification:
         ranked = self.rank(text)

@@ -294,3 +294,44 @@ def test_sound_alone_does_not_offer_another_guide(
 ) -> None:
     ranked = {m.guide_id for m in matcher.rank(text)}
     assert guide_id in ranked and not_offered not in ranked, ranked
+
+
+def test_a_short_alias_forgives_a_wrong_or_missing_edge_character_but_not_a_hole() -> None:
+    """Four characters with one typed wrong, or without the verb in front, are still the alias;
+    the same three characters with a gap where the fourth was are other words."""
+    change = _guide("change", "企业信息变更一件事", ["公司改名"])
+    shop = _guide("shop", "开办餐饮店一件事", ["开餐饮店"])
+    matcher = GuideMatcher([change, shop])
+
+    typo = matcher.identify("公司该名咋弄")  # 改 typed as 该: one character wrong
+    assert typo.best is not None and typo.best.guide_id == "change", typo
+    edge = matcher.identify("餐饮店咋办手续")  # 开 left off
+    assert edge.best is not None and edge.best.guide_id == "shop", edge
+
+    assert matcher.rank("公司名下有几辆车") == []  # 公司名 is not 公司改名 with 改 dropped
+
+
+def test_words_as_written_outweigh_a_phrase_that_is_only_nearly_there() -> None:
+    closing = _guide("closing", "企业注销登记一件事", ["企业注销登记"])
+    bankrupt = _guide("bankrupt", "企业破产信息核查一件事", ["破产信息核查"], keywords=["破产"])
+    matcher = GuideMatcher([closing, bankrupt])
+
+    text = "破产企业注册登记信息咋查"  # 企业注册登记 is one character from 企业注销登记
+    assert [m.guide_id for m in matcher.rank(text)] == ["bankrupt"]
+    # With nothing written elsewhere, the near miss still finds its guide.
+    alone = matcher.identify("企业注消登记咋弄")
+    assert alone.outcome == "found" and alone.best is not None and alone.best.guide_id == "closing"
+
+
+def test_a_sub_item_named_beside_its_bundle_does_not_count_for_another_guide() -> None:
+    """社保卡 is a sub-item of the veterans' 一件事; said beside 退伍 it is not the 社保卡 guide."""
+    card_item = {"id": "card", "title": "社会保障卡申领", "aliases": ["社保卡"], "department": "县人社局",
+                 "materials": [{"material": "form"}]}
+    veteran = _guide("veteran", "退役军人服务一件事", ["退伍报到"], keywords=["退伍"], items=[card_item])
+    card = _guide("card", "社会保障卡居民服务一件事", ["办社保卡"], keywords=["社保卡"])
+    matcher = GuideMatcher([veteran, card])
+
+    both = matcher.identify("退伍回来了，社保卡要重新办吗")
+    assert both.outcome == "found" and both.best is not None and both.best.guide_id == "veteran", both
+    card_only = matcher.identify("社保卡丢了咋补")  # no bundle named: the card's own guide
+    assert card_only.outcome == "found" and card_only.best is not None and card_only.best.guide_id == "card"
