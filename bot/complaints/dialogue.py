@@ -36,7 +36,7 @@ from bot.complaints.rules import Rules
 from bot.complaints.schemas import ComplaintIn, ticket_message
 from bot.guides.catalog import Catalog
 from bot.guides.dialogue import Reply, payload
-from bot.guides.matcher import normalize
+from bot.guides.matcher import FOUND_MIN, normalize
 from bot.guides.schema import Guide
 from bot.store.privacy import mask
 
@@ -205,9 +205,10 @@ class ComplaintDialogue:
                     best = (len(n), department.name)
         return best[1] if best else None
 
-    def _guide_named(self, text: str) -> Guide | None:
+    def _guide_named(self, text: str, *, clearly: bool = False) -> Guide | None:
+        """The 一件事 the text names; `clearly`: by more than a lone keyword (上户口 alone is a hint)."""
         found = self.catalog.matcher.identify(text)
-        if found.outcome == "found" and found.best is not None:
+        if found.outcome == "found" and found.best is not None and (not clearly or found.best.score >= FOUND_MIN):
             return self.catalog.guide(found.best.guide_id)
         return None
 
@@ -223,12 +224,17 @@ class ComplaintDialogue:
         return norm
 
     def prefill(self, state: ComplaintState) -> tuple[str, Guide | None] | None:
-        """What the complaint is probably about: a 一件事 or department its text names, else the guide just used."""
+        """What the complaint is probably about: a 一件事 or department its text names, else the guide just used.
+
+        A department named outranks a 一件事 only hinted at: “派出所给娃上户口一直拖着” is about 县公安局.
+        """
         text = state.complaint_text or ""
-        if text and (guide := self._guide_named(text)):
+        if text and (guide := self._guide_named(text, clearly=True)):
             return guide.title, guide
         if text and (department := self._department_named(text)):
             return department, None
+        if text and (guide := self._guide_named(text)):
+            return guide.title, guide
         if guide := self.catalog.guide(state.guide_id):
             return guide.title, guide
         return None

@@ -145,6 +145,15 @@ def test_a_department_or_matter_named_in_the_complaint_wins_over_the_last_guide(
     assert dialogue.prefill(ComplaintState(complaint_text="窗口态度差")) is None
 
 
+def test_a_matter_only_hinted_at_still_wins_over_the_last_guide_when_no_department_is_named(
+    dialogue: ComplaintDialogue,
+) -> None:
+    # 上户口 alone is a hint of 新生儿出生一件事; beside 派出所 the department wins (above), alone it stands.
+    draft = Draft(dialogue, guide_id="open_restaurant", complaint_text="上户口的事一直拖着没人管")
+    found = dialogue.prefill(draft.state)
+    assert found is not None and found[0] == "新生儿出生一件事"
+
+
 @pytest.mark.parametrize(
     ("said", "subject", "guide_id"),
     [
