@@ -79,6 +79,9 @@ class BackendClient:
     async def explain(self, state: dict[str, Any], text: str) -> Reply:
         return await self._post("explain", {"state": state, "text": text})
 
+    async def switch(self, state: dict[str, Any], text: str) -> Reply:
+        return await self._post("switch", {"state": state, "text": text})
+
     async def reply(self, key: str, state: dict[str, Any]) -> Reply:
         return await self._post("reply", {"key": key, "state": state})
 

@@ -10,8 +10,8 @@ from rasa_sdk.events import EventType, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.backend import BackendError, backend
-from actions.common import SORRY, flow_state, send, slot_events
+from actions.backend import BackendError, Reply, backend
+from actions.common import SORRY, flow_state, send, slot_events, user_text
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,12 @@ class BackendReplyAction(Action, abc.ABC):
     @abc.abstractmethod
     def name(self) -> str: ...
 
+    async def fetch(self, tracker: Tracker) -> Reply:
+        return await backend.reply(self.key, flow_state(tracker))
+
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         try:
-            reply = await backend.reply(self.key, flow_state(tracker))
+            reply = await self.fetch(tracker)
         except BackendError as exc:
             log.error("reply %s failed: %s", self.key, exc)
             dispatcher.utter_message(json_message=SORRY)
@@ -87,12 +90,18 @@ class ActionStopGuide(BackendReplyAction):
 
 
 class ActionSwitchGuide(BackendReplyAction):
-    """“换一个事项”: drop the guide in progress and ask which one instead."""
+    """“换一个事项”: drop the guide in progress; start the one named (“换成办退休的”), else ask which one.
+
+    It sets guide_status to found when it started one, and the rules go on into the guide form.
+    """
 
     key = "switch"
 
     def name(self) -> str:
         return "action_switch_guide"
+
+    async def fetch(self, tracker: Tracker) -> Reply:
+        return await backend.switch(flow_state(tracker), user_text(tracker))
 
 
 class ActionDefaultFallback(BackendReplyAction):

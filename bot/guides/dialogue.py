@@ -264,6 +264,13 @@ class GuideDialogue:
             }
         )
 
+    def switch(self, state: FlowState, text: str) -> Reply:
+        """“换一个事项”: drop the guide in progress; start the one the text names, else ask which one."""
+        found = self.catalog.matcher.identify(text)
+        if found.outcome == "found" and found.best is not None and found.best.guide_id != state.guide_id:
+            return self._switched(self.catalog.guides[found.best.guide_id])
+        return self.reply("switch", state)
+
     def _switched(self, guide: Guide) -> Reply:
         reply = self._identified(guide)
         reply.messages.insert(0, m.TextMessage(text=self.say("switched_to", guide=guide), guide=_ref(guide)))

@@ -106,6 +106,17 @@ async def test_switch_drops_the_guide_and_asks_again(actions, dispatcher, tracke
     assert slot_values(events) == DROPPED
 
 
+async def test_switch_that_names_the_new_matter_starts_it(actions, dispatcher, tracker, domain):
+    events = await actions.reply_actions.ActionSwitchGuide().run(dispatcher, tracker("reply_switch_named"), domain)
+
+    messages = sent(dispatcher)
+    assert "退休一件事" in messages[0]["text"]
+    assert all(msg["guide"]["id"] == "retirement" for msg in messages)
+    slots = slot_values(events)
+    assert slots["guide_id"] == "retirement" and slots["guide_status"] == "found"
+    assert slots["answers"] == {} and slots["guide_items"] is None and slots["pending_question"] is None
+
+
 async def test_default_fallback_reverts_the_user_message(actions, dispatcher, tracker, domain, replies):
     events = await actions.reply_actions.ActionDefaultFallback().run(dispatcher, tracker("reply_fallback"), domain)
 

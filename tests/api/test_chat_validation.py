@@ -333,6 +333,16 @@ def test_dialogue_question_turn_and_reply(client: TestClient) -> None:
     assert reply["messages"][0]["type"] == "choices"
 
 
+def test_dialogue_switch_starts_the_guide_named_or_asks(client: TestClient) -> None:
+    state = {"guide_id": "newborn", "guide_items": ["hukou_registration"], "answers": {"married": "married"}}
+    reply = _post(client, "switch", {"state": state, "text": "不办这个了，换成办退休的"})
+    assert reply["slots"]["guide_id"] == "retirement" and reply["slots"]["guide_status"] == "found"
+    reply = _post(client, "switch", {"state": state, "text": "换一个事项"})
+    assert reply["slots"]["guide_id"] is None and reply["slots"]["guide_status"] is None
+    response = client.post("/api/v1/dialogue/switch", json={"state": state, "text": "长" * 3000})
+    assert response.status_code == 422
+
+
 def test_dialogue_validation_errors_are_chinese(client: TestClient) -> None:
     response = client.post("/api/v1/dialogue/reply", json={"key": "rm -rf"})
     assert response.status_code == 422

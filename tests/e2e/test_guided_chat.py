@@ -123,6 +123,16 @@ def test_switch_to_another_matter_mid_flow(chat: Chat) -> None:
     assert checklist["guide"]["id"] == "school_enrollment"
 
 
+def test_a_switch_that_names_the_new_matter_starts_it_at_once(chat: Chat) -> None:
+    messages = chat.say("我要办退休")
+    chat.tap(payload_with(messages, '"all"'))
+    messages = chat.say("换个事项，我要问孩子上学")  # switch_guide, naming the new matter
+    assert "教育入学一件事" in messages[0]["text"], messages
+    assert all(m["guide"]["id"] == "school_enrollment" for m in messages), messages
+    checklist = run_to_checklist(chat, messages, "school_enrollment")
+    assert checklist["guide"]["id"] == "school_enrollment"
+
+
 def test_unclear_request_offers_closest_guides_not_a_dead_end(chat: Chat) -> None:
     messages = chat.say("我想问问那个证的事")
     options = choices(messages)

@@ -71,6 +71,9 @@ class Flow:
     def checklist(self) -> Reply:
         return self.apply(self.d.checklist(self.state))
 
+    def switch(self, text: str) -> Reply:
+        return self.apply(self.d.switch(self.state, text))
+
     def explain(self, text: str) -> Reply:
         return self.apply(self.d.explain(self.state, text))
 
@@ -351,6 +354,27 @@ def test_switching_guide_while_choosing_items(dialogue: GuideDialogue) -> None:
     flow.items(choice="item:vaccination")
     reply = flow.items(guide_id="retirement")
     assert reply.slots["guide_id"] == "retirement" and reply.slots["items_draft"] is None
+
+
+def test_a_switch_that_names_the_new_matter_starts_it(dialogue: GuideDialogue) -> None:
+    flow = _at_first_question(dialogue)
+    flow.answer(choice="married")
+    reply = flow.switch("这个先不弄了，换成办退休的")
+    assert reply.slots["guide_id"] == "retirement" and reply.slots["guide_status"] == "found"
+    assert reply.slots["answers"] == {} and reply.slots["guide_items"] is None
+    assert "改为办理【退休一件事】" in reply.messages[0].text  # type: ignore[union-attr]
+    prompt = only_choices(flow.items_prompt())
+    assert prompt.guide and prompt.guide.id == "retirement"
+
+
+@pytest.mark.parametrize("text", ["换一个事项", "不办这个了，换个别的", "换成新生儿出生的吧"])
+def test_a_switch_without_another_matter_drops_the_guide_and_asks_which(dialogue: GuideDialogue, text: str) -> None:
+    # The last one names the guide in progress: nothing to switch to.
+    flow = _at_first_question(dialogue)
+    reply = flow.switch(text)
+    assert reply.slots["guide_id"] is None and reply.slots["guide_status"] is None
+    assert reply.slots["answers"] == {}
+    assert isinstance(reply.messages[0], m.ChoicesMessage)  # the featured guides to tap
 
 
 def test_same_guide_id_is_not_a_switch(dialogue: GuideDialogue) -> None:

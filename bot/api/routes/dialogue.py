@@ -109,6 +109,11 @@ def explain(body: TurnRequest, dialogue: Dialogue) -> Reply:
     return dialogue.explain(body.state, body.text)
 
 
+@router.post("/switch")
+def switch(body: TurnRequest, dialogue: Dialogue) -> Reply:
+    return dialogue.switch(body.state, body.text)
+
+
 @router.post("/reply")
 def reply(body: ReplyRequest, dialogue: Dialogue) -> Reply:
     return dialogue.reply(body.key, body.state)
