@@ -21,11 +21,21 @@ app.add_typer(staff_app, name="staff")
 
 
 @guides_app.command("lint")
-def guides_lint(directory: Path = typer.Option(ROOT / "guides", "--dir", help="guides 目录")) -> None:
-    """检查 guides/ 下所有文件：格式、证照代码、问题和条件、别名冲突，以及有诉即办分办规则。"""
+def guides_lint(
+    directory: Path = typer.Option(ROOT / "guides", "--dir", help="guides 目录"),
+    as_of: str = typer.Option("", "--as-of", help="按哪一天检查惠企政策的有效期（YYYY-MM-DD，默认北京时间今天）"),
+) -> None:
+    """检查 guides/ 下所有文件：格式、证照代码、问题和条件、别名冲突、有诉即办分办规则，以及惠企政策是否临近到期。"""
+    from datetime import date
+
     from bot.guides.lint import lint_directory
 
-    problems = lint_directory(directory)
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError as exc:
+        typer.echo(f"日期格式不对：{as_of}（应为 YYYY-MM-DD）", err=True)
+        raise typer.Exit(code=2) from exc
+    problems = lint_directory(directory, day)
     for problem in problems:
         typer.echo(str(problem))
     errors = sum(1 for p in problems if p.severity == "错误")
@@ -354,13 +364,14 @@ def policies_match(
     """系统智审：用 guides/policies 中有效的政策匹配企业画像库，新匹配记入政策匹配库（可重复运行）。"""
     from datetime import date
 
+    from bot.complaints.calendar import beijing_today
     from bot.guides.versions import DatabaseSource
     from bot.policies.catalog import PolicyStore
     from bot.policies.matching import run_matching
 
     settings, engine = _policy_engine()
     try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
+        day = date.fromisoformat(as_of) if as_of else beijing_today()
     except ValueError as exc:
         typer.echo(f"日期格式不对：{as_of}（应为 YYYY-MM-DD）", err=True)
         raise typer.Exit(code=2) from exc

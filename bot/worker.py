@@ -16,6 +16,7 @@ from arq import ArqRedis, cron, func
 from arq.connections import RedisSettings
 from redis.asyncio import ConnectionPool
 
+from bot.complaints.calendar import beijing_today
 from bot.complaints.service import escalate_overdue_job
 from bot.config import Settings, get_settings
 from bot.push import jobs as push_jobs
@@ -85,7 +86,7 @@ async def match_policies(ctx: dict[str, Any]) -> list[str]:
     timeout for this one job is no way out: arq keeps every job of a dead worker waiting for the
     longest timeout of any, and the pushes must come back within minutes.
     """
-    today = date.today()
+    today = beijing_today()
     ids = [p.id for p in ctx["policies"].get().in_force(today)]
     for policy_id in ids:
         # The id holds the day: a second cron fire (another worker) queues nothing twice.

@@ -13,7 +13,7 @@ upgraded.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
@@ -39,6 +39,12 @@ def local_date(moment: datetime) -> date:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("naive datetime: give a timezone-aware value")
     return moment.astimezone(SHANGHAI).date()
+
+
+def beijing_today() -> date:
+    """Today in Beijing, whatever the machine's own time zone: policy windows and deadlines are
+    Beijing dates, and a server on UTC would otherwise be a day behind until 08:00."""
+    return local_date(datetime.now(UTC))
 
 
 def _known(day: date) -> bool | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,13 @@ def check_replies(raw: bytes, catalog: Catalog, file_text: str | None) -> Checke
     return Checked(problems, None, parsed.data)
 
 
-def check_policy_text(doc_id: str, raw: bytes, guides_dir: Path) -> Checked:
-    """A policy (政策条件库) with the checks of bot.policies.catalog, as the lint makes them."""
+def check_policy_text(doc_id: str, raw: bytes, guides_dir: Path, today: date | None = None) -> Checked:
+    """A policy (政策条件库) with the checks of bot.policies.catalog, as the lint makes them, and a
+    reminder when its window has ended, ends within a month or has not begun (as of ``today``,
+    Beijing's today when not given)."""
+    from bot.complaints.calendar import beijing_today
     from bot.policies.catalog import POLICIES_DIR, check_policy, load_policy_bytes  # the policies' own rules
+    from bot.policies.validity import validity_problems
 
     path = guides_dir / POLICIES_DIR / f"{doc_id}.yml"
     name = f"guides/{POLICIES_DIR}/{doc_id}.yml"
@@ -125,16 +130,20 @@ def check_policy_text(doc_id: str, raw: bytes, guides_dir: Path) -> Checked:
         with contextlib.suppress(GuideFileError):
             data = parse_text(raw, name).data
         return Checked(exc.problems, None, data)
-    return Checked(check_policy(policy, parsed, name), None, parsed.data)
+    problems = check_policy(policy, parsed, name) + validity_problems(policy, parsed, name, today or beijing_today())
+    return Checked(problems, None, parsed.data)
 
 
-def check(ref: DocRef, text: str | bytes, catalog: Catalog, guides_dir: Path, file_text: str | None = None) -> Checked:
+def check(
+    ref: DocRef, text: str | bytes, catalog: Catalog, guides_dir: Path, file_text: str | None = None,
+    today: date | None = None,
+) -> Checked:
     raw = text.encode("utf-8") if isinstance(text, str) else text
     if ref.kind == "guide":
         return check_guide(ref.doc_id, raw, catalog, guides_dir)
     if ref.kind == "replies":
         return check_replies(raw, catalog, file_text)
-    return check_policy_text(ref.doc_id, raw, guides_dir)
+    return check_policy_text(ref.doc_id, raw, guides_dir, today)
 
 
 # --- who may edit what --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ field in the browser editor).
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +132,9 @@ def lint_loaded(loaded: LoadedGuides) -> list[Problem]:
     return sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
 
 
-def lint_directory(directory: Path) -> list[Problem]:
+def lint_directory(directory: Path, today: date | None = None) -> list[Problem]:
+    """Everything under guides/; ``today`` (default: Beijing's) is the day the policies' windows are judged on."""
     from bot.complaints.rules import lint_rules  # complaints/rules.yml: 有诉即办 categories and routing
     from bot.policies.catalog import lint_policies  # policies/*.yml: 惠企政策 (免申即享)
 
-    return lint_loaded(load_directory(directory)) + lint_rules(directory) + lint_policies(directory)
+    return lint_loaded(load_directory(directory)) + lint_rules(directory) + lint_policies(directory, today)

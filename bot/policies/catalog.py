@@ -17,11 +17,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.complaints.calendar import beijing_today
 from bot.guides.loader import GuideFileError, ParsedFile, Problem, node_line, parse_text, validation_problems
 from bot.guides.reloading import PublishedSource, ReloadingStore, files_fingerprint
 from bot.policies import fields as f
 from bot.policies.conditions import fields_in, leaves, lists_in, near_miss_parts
 from bot.policies.schema import FieldIs, Policy
+from bot.policies.validity import validity_problems
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +130,17 @@ def load_policies(guides_dir: Path, overrides: Mapping[str, bytes] | None = None
     return result
 
 
-def lint_policies(guides_dir: Path) -> list[Problem]:
-    """For `python -m bot guides lint`: every problem of the policy files, reminders included."""
+def lint_policies(guides_dir: Path, today: date | None = None) -> list[Problem]:
+    """For `python -m bot guides lint`: every problem of the policy files, reminders included, and
+    a reminder for each policy whose window has ended, ends within a month or has not begun."""
+    today = today or beijing_today()
     loaded = load_policies(guides_dir)
     problems = list(loaded.problems)
     for policy_id, policy in loaded.policies.items():
         parsed = loaded.parsed[policy_id]
-        problems += [p for p in check_policy(policy, parsed, display_name(parsed.path)) if p.severity != "错误"]
+        name = display_name(parsed.path)
+        problems += [p for p in check_policy(policy, parsed, name) if p.severity != "错误"]
+        problems += validity_problems(policy, parsed, name, today)
     return sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from bot.complaints.calendar import beijing_today
 from bot.policies import uscc
 from bot.policies.enterprises import BASE_COLUMNS
 from bot.policies.fields import FIELDS
@@ -156,7 +157,7 @@ def profile(rng: random.Random, today: date) -> tuple[dict[str, Any], list[str]]
 
 def generate(count: int, seed: int = 1, today: date | None = None) -> Iterator[tuple[dict[str, Any], list[str]]]:
     rng = random.Random(seed)
-    today = today or date.today()
+    today = today or beijing_today()
     seen: set[str] = set()
     made = 0
     while made < count:

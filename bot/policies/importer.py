@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 
+from bot.complaints.calendar import beijing_today
 from bot.policies.enterprises import COLUMNS, Profile, Rejected, canonical_header, check_record
 from bot.policies.models import Enterprise, EnterpriseList
 from bot.store.models import utcnow
@@ -187,7 +188,7 @@ def _write_batch(engine: Engine, batch: list[Profile], report: ImportReport) -> 
 
 def import_file(engine: Engine, path: Path, today: date | None = None, progress: Progress | None = None) -> ImportReport:
     """Import ``path`` (.csv, .json or .jsonl) into ``enterprises``; see the module docstring."""
-    today = today or date.today()
+    today = today or beijing_today()
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json", ".jsonl"):
         raise ImportFileError(f"不支持的文件类型 “{path.suffix}”：请用 .csv、.json 或 .jsonl")

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Boolean, Connection, Engine, Integer, String, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.complaints.calendar import beijing_today
 from bot.policies.catalog import PolicyCatalog
 from bot.policies.conditions import near_miss_parts
 from bot.policies.conditions.compile import ENTERPRISES, compile_condition, facts_expr, failed_count, first_failed
@@ -133,7 +134,7 @@ def run_matching(
     policy_ids: list[str] | None = None,
 ) -> RunResult:
     """A full run: every policy in force on ``as_of`` (default today), each in its own transaction."""
-    as_of = as_of or date.today()
+    as_of = as_of or beijing_today()
     with engine.begin() as conn:
         run_id = conn.execute(
             insert(RUNS).values(as_of=as_of, trigger=trigger, started_at=utcnow(), stats={}).returning(RUNS.c.id)

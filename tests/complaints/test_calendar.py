@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import pytest
 
 from bot.complaints.calendar import (
     add_working_days,
+    beijing_today,
     deadline_for,
     is_working_day,
     local_date,
@@ -87,6 +90,21 @@ def test_dates_are_beijing_dates() -> None:
     assert deadline_for(early, 1) == date(2026, 2, 24)
     with pytest.raises(ValueError):
         local_date(datetime(2026, 2, 12, 12, 0))  # naive: refused
+
+
+def test_today_is_beijing_today_whatever_the_machine_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Policy windows are judged on beijing_today(): a server set to UTC-12 must not lag a day behind."""
+    monkeypatch.setenv("TZ", "Etc/GMT+12")  # UTC-12: its date differs from Beijing's 20 hours a day
+    time.tzset()
+    try:
+        before = datetime.now(ZoneInfo("Asia/Shanghai"))
+        today = beijing_today()
+        assert today in (before.date(), datetime.now(ZoneInfo("Asia/Shanghai")).date())  # either side of midnight
+        if 0 < before.hour < 20:  # the zone took effect: the machine's own date is a day behind Beijing's
+            assert date.today() == today - timedelta(days=1)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_years_the_calendar_does_not_know_fall_back_to_monday_to_friday(caplog: pytest.LogCaptureFixture) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.channels.wechat.client import SharedTokenClient
+from bot.complaints.calendar import beijing_today
 from bot.guides import versions
 from bot.guides.versions import DatabaseSource, DocRef, Editor
 from bot.policies.catalog import PolicyStore
@@ -210,7 +211,7 @@ async def test_the_nightly_run_queues_one_matching_job_per_policy_in_force(queue
 
     ctx = {"policies": PolicyStore(GUIDES, 3600), "redis": queue, "redis_key_prefix": prefix}
     ids = await match_policies(ctx)
-    assert ids == [p.id for p in CATALOG.in_force(date.today())]
+    assert ids == [p.id for p in CATALOG.in_force(beijing_today())]  # the windows are Beijing dates
     assert await match_policies(ctx) == ids  # a second fire of the cron: the same ids, queued once
     jobs = await queue.queued_jobs()
     assert sorted(j.args[0] for j in jobs) == sorted(ids) and {j.function for j in jobs} <= {"match_policy"}

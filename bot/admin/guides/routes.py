@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -37,6 +38,7 @@ from bot.admin.guides import preview as previews
 from bot.admin.routes import BUSY, CSRF_REFUSED, ApiUser, PageUser, error_page, render
 from bot.api.routes.complaints import get_rules
 from bot.channels.wechat.render import WECHAT_TEXT_LIMIT, WeChatRenderer
+from bot.complaints.calendar import local_date
 from bot.config import Settings
 from bot.guides import documents, editing, versions
 from bot.guides.catalog import Catalog, CatalogStore
@@ -45,6 +47,7 @@ from bot.guides.flowchart import flowchart_svg
 from bot.guides.loader import MAX_FILE_BYTES, GuideFileError, Problem, guide_files, parse_text
 from bot.guides.schema import Guide
 from bot.guides.versions import DocRef, Editor, VersionError
+from bot.policies.validity import ENDING_SOON_DAYS, Validity, validity
 from bot.store.content import AuditEntry, ContentDraft, ContentRevision
 from bot.store.db import SessionDep, begin_write
 
@@ -116,6 +119,11 @@ def _catalog(request: Request) -> Catalog:
     return _store(request).get()
 
 
+def _today(request: Request) -> date:
+    """Beijing's today by the desk's clock (tests set the clock, and with it a policy's validity)."""
+    return local_date(auth.desk_of(request).clock())
+
+
 def _ref(kind: str, doc_id: str) -> DocRef:
     if not DOC_ID.match(doc_id):
         raise VersionError("编号格式不对")
@@ -165,7 +173,9 @@ def _working(request: Request, session: Session, ref: DocRef) -> Working:
     if text is None:
         raise versions.NotFound(f"没有找到 {ref.label}")
     name = documents.display_name(ref)
-    checked = documents.check(ref, text, _catalog(request), guides_dir, versions.file_text(guides_dir, ref))
+    checked = documents.check(
+        ref, text, _catalog(request), guides_dir, versions.file_text(guides_dir, ref), today=_today(request),
+    )
     return Working(ref, current, draft, text, checked.data if checked.data is not None else _plain(text, name), checked)
 
 
@@ -272,6 +282,7 @@ class Row:
     editable: bool
     problems: int
     live: bool  # served now (a published version or the installed file)
+    validity: Validity | None = None  # a policy's window as of today (None: not a policy, or unreadable dates)
 
 
 def _rows(request: Request, session: Session, user: StaffUser) -> list[Row]:
@@ -285,6 +296,7 @@ def _rows(request: Request, session: Session, user: StaffUser) -> list[Row]:
     refs = [DocRef("guide", i) for i in sorted(ids)] + [DocRef("policy", i) for i in sorted(policy_ids)] + [versions.REPLIES]
     rows: list[Row] = []
     broken = {p.file for p in catalog.problems if p.severity == "错误"}
+    today = _today(request)
     for ref in refs:
         head = heads.get((ref.kind, ref.doc_id))
         draft = drafts.get((ref.kind, ref.doc_id))
@@ -298,8 +310,20 @@ def _rows(request: Request, session: Session, user: StaffUser) -> list[Row]:
             published_at=head.created_at if head else None, published_by=head.author if head else None, draft=draft,
             editable=documents.refusal(user, ref, data) is None,
             problems=int(documents.display_name(ref) in broken), live=text is not None,
+            validity=_policy_validity(data, today) if ref.kind == "policy" else None,
         ))
     return rows
+
+
+def _policy_validity(data: Any, today: date) -> Validity | None:
+    """The window of the version shown (the draft when there is one); None when its dates do not parse
+    (the document's checks say why)."""
+    if not isinstance(data, dict):
+        return None
+    start, end = (d.date() if isinstance(d, datetime) else d for d in (data.get("valid_from"), data.get("valid_until")))
+    if not isinstance(start, date) or not isinstance(end, date) or start > end:
+        return None
+    return validity(start, end, today)
 
 
 @router.get("")
@@ -312,8 +336,10 @@ def list_page(request: Request, session: SessionDep, user: PageUser) -> HTMLResp
         return error_page(user, 503, BUSY)
     mine = request.query_params.get("show") != "all" and not user.admin
     shown = [r for r in rows if r.editable] if mine else rows
+    windows = [r.validity.state for r in shown if r.validity]
     return render(
         "guides_list.html", user=user, rows=shown, mine=mine, total=len(rows), kinds=documents.KIND_LABELS,
+        ending=windows.count("ending"), ended=windows.count("ended"), soon_days=ENDING_SOON_DAYS,
         flash=DONE.get(request.query_params.get("done", "")),
     )
 
@@ -987,7 +1013,7 @@ async def api_save_draft(kind: str, doc_id: str, request: Request, session: Sess
         session.rollback()
         raise HTTPException(status_code=exc.status_code, detail=exc.message) from exc
     checked = documents.check(working.ref, text, _catalog(request), _guides_dir(request),
-                              versions.file_text(_guides_dir(request), working.ref))
+                              versions.file_text(_guides_dir(request), working.ref), today=_today(request))
     return {"lock_version": draft.lock_version, "publishable": checked.publishable,
             "problems": [_problem_json(p) for p in checked.problems]}
 

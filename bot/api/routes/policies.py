@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.admin import auth
+from bot.complaints.calendar import beijing_today
 from bot.policies import binding, service
 from bot.policies.catalog import PolicyCatalog, PolicyStore, policy_store
 from bot.policies.schemas import DeclineIn, PaidIn, UserIn
@@ -58,7 +59,7 @@ def get_policies(request: Request) -> PolicyCatalog:
 def get_today(request: Request) -> date:
     """Today, unless the app was given a fixed day (tests): policy windows and reasons depend on it."""
     clock = getattr(request.app.state, "policy_today", None)
-    return clock() if clock is not None else date.today()
+    return clock() if clock is not None else beijing_today()
 
 
 PoliciesDep = Annotated[PolicyCatalog, Depends(get_policies)]
