@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
+from bot.complaints.calendar import beijing_today
 from bot.guides.catalog import Catalog
 from bot.guides.lint import lint_loaded
 from bot.guides.loader import (
@@ -117,7 +118,6 @@ def check_policy_text(doc_id: str, raw: bytes, guides_dir: Path, today: date | N
     """A policy (政策条件库) with the checks of bot.policies.catalog, as the lint makes them, and a
     reminder when its window has ended, ends within a month or has not begun (as of ``today``,
     Beijing's today when not given)."""
-    from bot.complaints.calendar import beijing_today
     from bot.policies.catalog import POLICIES_DIR, check_policy, load_policy_bytes  # the policies' own rules
     from bot.policies.validity import validity_problems
 

@@ -37,6 +37,11 @@ class Validity:
             return "今天到期" if self.days_left == 0 else f"{self.days_left} 天后到期"
         return ""
 
+    @property
+    def css(self) -> str:
+        """The tag's class in the desk's stylesheet (the queue's overdue / due-soon colours)."""
+        return {"ended": "overdue", "ending": "due-soon", "pending": "pending"}.get(self.state, "")
+
 
 def validity(valid_from: date, valid_until: date, today: date, soon_days: int = ENDING_SOON_DAYS) -> Validity:
     days_left = (valid_until - today).days

@@ -34,6 +34,7 @@ def _line(text: str, fragment: str) -> int:
 def test_the_window_on_a_day(today: date, state: str, days_left: int, tag: str) -> None:
     v = validity(date(2026, 1, 1), date(2026, 12, 31), today)
     assert (v.state, v.days_left, v.tag) == (state, days_left, tag)
+    assert bool(v.css) == bool(tag)  # a tag shown is a tag coloured
 
 
 def _lint(tmp_path: Path, text: str, today: date) -> list[str]:
